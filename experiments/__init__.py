@@ -1,0 +1,1 @@
+"""Experiments: one file per experiment, each a config and an entry point."""
