@@ -1,3 +1,12 @@
 """Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, losses."""
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
 from jaxvision.ops.iou import box_iou
+from jaxvision.ops.iou import (
+    complete_box_iou,
+    complete_box_iou_loss,
+    distance_box_iou,
+    distance_box_iou_loss,
+    generalized_box_iou,
+    generalized_box_iou_loss,
+)
+from jaxvision.ops.nms import batched_nms, nms, soft_nms
