@@ -70,7 +70,7 @@ def match_boxes(iou, gt_valid=None, high: float = 0.7, low: float = 0.3, allow_l
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _match(iou, gt_valid, high, low, allow_low_quality_matches):
     num_anchors = iou.shape[1]
-    if iou.shape[0] == 0:
+    if iou.shape[0] == 0 or num_anchors == 0:
         return jnp.full((num_anchors,), BELOW_LOW_THRESHOLD, jnp.int32)
     q = _masked_quality(iou, gt_valid)  # [G, A]
     matched_vals = jnp.max(q, axis=0)  # [A]

@@ -6,6 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from jaxvision.ops import BoxCoder
 
@@ -80,6 +83,21 @@ def test_round_trip_and_identity(fx):
     np.testing.assert_allclose(np.asarray(coder.encode(fx["anchors"], fx["anchors"])), 0, atol=1e-6)
     np.testing.assert_allclose(np.asarray(coder.decode(fx["anchors"], np.zeros((300, 4), np.float32))),
                                fx["anchors"], atol=1e-4)
+
+
+_coord = st.floats(-200, 200, width=32)
+_size = st.floats(2, 100, width=32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(xy=hnp.arrays(np.float32, (2, 8, 2), elements=_coord), wh=hnp.arrays(np.float32, (2, 8, 2), elements=_size),
+       weights=st.tuples(*[st.floats(0.5, 10)] * 4))
+def test_round_trip_property(xy, wh, weights):
+    anchors, boxes = np.concatenate([xy[0], xy[0] + wh[0]], -1), np.concatenate([xy[1], xy[1] + wh[1]], -1)
+    coder = BoxCoder(weights)  # log(100 / 2) < log(1000 / 16): the clamp never bites here
+    deltas = np.asarray(coder.encode(anchors, boxes))
+    np.testing.assert_allclose(deltas, ref_encode(anchors, boxes, coder.weights), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(coder.decode(anchors, deltas)), boxes, rtol=1e-5, atol=2e-4)
 
 
 def test_broadcasting_per_class_deltas(fx):

@@ -6,6 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from jaxvision.ops import balanced_sample, box_iou, hard_negative_mask, match_boxes, ssd_match
 
@@ -118,6 +121,10 @@ def test_no_valid_ground_truth_is_all_background():
     np.testing.assert_array_equal(np.asarray(ssd_match(iou, np.zeros(4, bool))), -1)
     np.testing.assert_array_equal(np.asarray(match_boxes(np.zeros((0, 5), np.float32), None)), -1)
     assert np.asarray(ssd_match(np.zeros((0, 5), np.float32))).shape == (5,)
+    for allow in (False, True):  # no anchors at all
+        assert match_boxes(np.zeros((3, 0), np.float32), None, 0.7, 0.3, allow).shape == (0,)
+    assert ssd_match(np.zeros((3, 0), np.float32)).shape == (0,)
+    assert hard_negative_mask(np.zeros(0, np.float32), np.zeros(0, bool)).shape == (0,)
 
 
 def test_matching_on_real_boxes_jit_vmap():
@@ -140,6 +147,25 @@ def test_matching_on_real_boxes_jit_vmap():
         iou = np.asarray(box_iou(gt[b, :g], anchors[b]))
         np.testing.assert_array_equal(np.asarray(m[b]), ref_match(iou, 0.5, 0.4, True))
         np.testing.assert_array_equal(np.asarray(s[b]), ref_ssd_match(iou, 0.5))
+
+
+@settings(max_examples=30, deadline=None)
+@given(q=hnp.arrays(np.int8, (4, 12), elements=st.integers(0, 5)), valid=hnp.arrays(bool, (4,)),
+       thresholds=st.sampled_from([(0.7, 0.3), (0.5, 0.5), (0.6, 0.2)]), allow=st.booleans())
+def test_matching_property_vs_reference(q, valid, thresholds, allow):
+    iou = (q / 5).astype(np.float32)  # coarse values: ties everywhere
+    high, low = thresholds
+    got = np.asarray(match_boxes(iou, valid, high, low, allow))
+    real = np.flatnonzero(valid)
+    if real.size == 0:
+        np.testing.assert_array_equal(got, -1)
+        return
+    remap = np.concatenate([real, [-2, -1]])
+    np.testing.assert_array_equal(got, remap[ref_match(iou[real], high, low, allow)])
+    s = np.asarray(ssd_match(iou, valid, high))
+    np.testing.assert_array_equal(s, remap[ref_ssd_match(iou[real], high)])
+    for g in real:  # each valid ground truth's first best anchor goes to it or to a later ground truth
+        assert s[np.argmax(iou[g])] >= g
 
 
 # ---------------------------------------------------------------- balanced sampler
