@@ -1,3 +1,4 @@
 """Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, losses."""
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
 from jaxvision.ops.iou import box_iou
+from jaxvision.ops.conv_transpose import conv_transpose
