@@ -8,9 +8,9 @@ trace comes from symmetric matrices only. With ``S1 = V diag(w) V^T`` and ``R = 
 
     eig(S1 S2) = eig(S1^1/2 S2 S1^1/2) = eig(R^T S2 R),
 
-a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(max(lambda_i(R^T S2 R), 0))``:
-two ``eigh`` calls, tiny negative eigenvalues from round-off clamped to zero, which keeps rank-deficient
-covariances finite.
+a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(lambda_i(R^T S2 R))``: two
+``eigh`` calls. Eigenvalues below the solver's resolution (``d * eps * max lambda``, including tiny negative ones
+from round-off) are set to zero, which keeps rank-deficient covariances finite and accurate.
 
 When covariances come from features (``S = Xc^T Xc / (n - 1)``, ``Xc`` centred) and ``n < d``, the non-zero
 eigenvalues of ``S1 S2`` are the squared singular values of ``K = Xc1 Xc2^T / sqrt((n1-1)(n2-1))`` [n1, n2],
@@ -65,7 +65,10 @@ def trace_sqrt_product(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
     r = v * jnp.sqrt(jnp.clip(w, 0.0, None))[None, :]  # [d, d], R R^T = sigma1
     m = _sym(r.T @ _sym(sigma2) @ r)  # [d, d] PSD, same spectrum as S1^1/2 S2 S1^1/2
     lam = jnp.linalg.eigvalsh(m)
-    return jnp.sum(jnp.sqrt(jnp.clip(lam, 0.0, None)))
+    # Round-off leaves |noise| ~ eps * max(lam) on exactly-zero eigenvalues (rank-deficient covariances); sqrt
+    # would amplify each to sqrt(eps * max): zero everything below the eigensolver's resolution instead.
+    tol = jnp.max(lam) * lam.shape[0] * jnp.finfo(lam.dtype).eps
+    return jnp.sum(jnp.sqrt(jnp.where(lam > tol, lam, 0.0)))
 
 
 @jax.jit
@@ -119,10 +122,8 @@ def _frechet_features(f1, f2):
     x1 = (f1 - mu1) / jnp.sqrt(n1 - 1.0)  # [n1, d], x1^T x1 = sigma1
     x2 = (f2 - mu2) / jnp.sqrt(n2 - 1.0)  # [n2, d]
     k = x1 @ x2.T  # [n1, n2]
-    # ||K||_* = sum sqrt(eig(K K^T)); use the smaller Gram side, symmetric eigvalsh.
-    g = k @ k.T if n1 <= n2 else k.T @ k
-    lam = jnp.linalg.eigvalsh(_sym(g))
-    tr_sqrt = jnp.sum(jnp.sqrt(jnp.clip(lam, 0.0, None)))
+    # ||K||_* from singular values directly (no sqrt of round-off-level eigenvalues of K K^T).
+    tr_sqrt = jnp.sum(jnp.linalg.svd(k, compute_uv=False))
     diff = mu1 - mu2
     return diff @ diff + jnp.sum(x1 * x1) + jnp.sum(x2 * x2) - 2.0 * tr_sqrt
 
