@@ -19,7 +19,8 @@ def smooth_l1(x, y, beta: float = 1.0):
     """Smooth L1 (Huber / beta) loss per element, as torch's ``smooth_l1_loss``.
 
     ``0.5 * d**2 / beta`` where ``|d| < beta`` else ``|d| - 0.5 * beta``, with ``d = x - y``; ``beta == 0``
-    is plain L1.
+    is plain L1. An infinite target (e.g. ``BoxCoder.encode`` against a zero-size padding box) gives an
+    infinite loss but finite gradients, so masking it out with ``jnp.where`` leaves no NaN in the gradient.
 
     Args:
       x: float array (predictions), any shape.
@@ -38,7 +39,9 @@ def _smooth_l1(x, y, beta):
     d = jnp.abs(x - y)
     if beta == 0:
         return d
-    return jnp.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    quad = d < beta
+    dq = jnp.where(quad, d, 0)  # keeps the unused quadratic branch finite, so an infinite d has finite gradients
+    return jnp.where(quad, 0.5 * dq * dq / beta, d - 0.5 * beta)
 
 
 def sigmoid_focal_loss(logits, targets, alpha: float = 0.25, gamma: float = 2.0):

@@ -80,6 +80,10 @@ def test_grads_match_torch_semantics():
     np.testing.assert_allclose(np.asarray(g), [0.4, -0.6, 1.0, -1.0], rtol=1e-6)
     g = jax.grad(lambda v: jnp.sum(smooth_l1(v, 0.0, 0.0)))(x)
     np.testing.assert_allclose(np.asarray(g), [1, -1, 1, -1])
+    # an infinite target (encode against a zero-size padding box) masked out by jnp.where: gradient stays finite.
+    target = jnp.asarray([0.5, -jnp.inf, jnp.inf, 1.0])
+    g = jax.grad(lambda v: jnp.sum(jnp.where(jnp.isfinite(target), smooth_l1(v, target), 0.0)))(x)
+    np.testing.assert_allclose(np.asarray(g), [-0.3, 0, 0, -1.0], rtol=1e-6)
     # cross-entropy: softmax - onehot, zero for ignored rows.
     logits = jnp.asarray([[1.0, 2.0, 0.5], [0.1, 0.2, 0.3]])
     g = jax.grad(lambda z: jnp.sum(softmax_cross_entropy(z, jnp.asarray([2, -1]))))(logits)
@@ -124,3 +128,36 @@ def test_jit_vmap_and_broadcast(fl):
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_ssd_style_loss_pipeline_has_finite_gradients_with_and_without_ground_truth():
+    from jaxvision.ops import BoxCoder, box_iou, hard_negative_mask, ssd_default_boxes, ssd_match
+
+    anchors = ssd_default_boxes([4, 2], 32, [[2], [2]])  # [A, 4]
+    a = anchors.shape[0]
+    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
+    gt = jnp.asarray([[[4.0, 4, 20, 18], [0, 0, 0, 0]], [[0.0, 0, 0, 0], [0, 0, 0, 0]]])  # image 1: no objects
+    mask = jnp.asarray([[True, False], [False, False]])
+    labels = jnp.asarray([[2, -1], [-1, -1]])
+
+    def loss(reg, logits):
+        def one(reg, logits, gt, mask, labels):
+            matches = ssd_match(box_iou(gt, anchors), mask)
+            pos = matches >= 0
+            idx = jnp.maximum(matches, 0)
+            target = coder.encode(anchors, gt[idx])  # -inf dw/dh against the zero padding box
+            box = jnp.sum(jnp.where(pos[:, None], smooth_l1(reg, target), 0.0))
+            ce = softmax_cross_entropy(logits, jnp.where(pos, labels[idx] + 1, 0))
+            neg = hard_negative_mask(ce, pos, 3)
+            return box + jnp.sum(jnp.where(pos | neg, ce, 0.0)), jnp.sum(pos)
+
+        total, npos = jax.vmap(one)(reg, logits, gt, mask, labels)
+        return jnp.sum(total) / jnp.maximum(jnp.sum(npos), 1)
+
+    reg = jnp.full((2, a, 4), 0.1)
+    logits = jnp.zeros((2, a, 4)).at[..., 0].set(0.5)
+    value, grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(reg, logits)
+    assert np.isfinite(float(value))
+    assert all(np.isfinite(np.asarray(g)).all() for g in grads)
+    assert np.abs(np.asarray(grads[0][0])).sum() > 0  # image 0's positives get a box gradient
+    assert np.abs(np.asarray(grads[0][1])).sum() == 0  # image 1 has no positives: no box gradient
