@@ -21,7 +21,7 @@ from jaxvision.metrics.coco_accumulate import accumulate
 from jaxvision.metrics.coco_io import CocoDetections, CocoGroundTruth, load_detections, load_ground_truth
 from jaxvision.metrics.detection_matching import match_edges
 
-__all__ = ["evaluate_coco", "CocoResult", "COCO_AREA_RANGES", "coco_iou_thresholds"]
+__all__ = ["evaluate_coco", "evaluate_coco_arrays", "CocoResult", "COCO_AREA_RANGES", "coco_iou_thresholds"]
 
 COCO_AREA_RANGES = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2),
                     "large": (96.0**2, 1e5**2)}
@@ -187,6 +187,15 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
       :class:`CocoResult`. Errors in the inputs raise ``ValueError`` naming the record and field
       (see :mod:`jaxvision.metrics.coco_io` for where this differs from pycocotools).
     """
+    gt = load_ground_truth(ground_truth)
+    dt = load_detections(detections, gt)
+    return evaluate_coco_arrays(gt, dt, iou_thresholds, max_dets, area_ranges)
+
+
+def evaluate_coco_arrays(gt: CocoGroundTruth, dt: CocoDetections, iou_thresholds=None, max_dets=(1, 10, 100),
+                         area_ranges=None) -> CocoResult:
+    """:func:`evaluate_coco` on already-parsed arrays (see :mod:`jaxvision.metrics.coco_io`), e.g. from the
+    streaming evaluator. Arguments as in :func:`evaluate_coco`."""
     thresholds = coco_iou_thresholds() if iou_thresholds is None else np.asarray(iou_thresholds, np.float64)
     if thresholds.ndim != 1 or thresholds.size == 0 or not ((thresholds > 0) & (thresholds <= 1)).all():
         raise ValueError(f"iou_thresholds: expected a non-empty 1-D sequence in (0, 1], got {iou_thresholds!r}")
@@ -197,8 +206,6 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
     if not area_ranges or any(len(tuple(v)) != 2 for v in area_ranges.values()):
         raise ValueError(f"area_ranges: expected a mapping label -> (min, max), got {area_ranges!r}")
     labels, ranges = tuple(area_ranges), [tuple(map(float, v)) for v in area_ranges.values()]
-    gt = load_ground_truth(ground_truth)
-    dt = load_detections(detections, gt)
     res = match_detections(gt, dt, thresholds, max_dets[-1], ranges)
     precision, recall = accumulate(res, len(gt.category_ids), thresholds, RECALL_THRESHOLDS, max_dets)
     stats, lines = _summarize(precision, recall, thresholds, labels, max_dets)
