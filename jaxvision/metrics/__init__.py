@@ -1,2 +1,5 @@
 """jaxvision.metrics"""
 from jaxvision.metrics.coco import CocoResult, evaluate_coco
+from jaxvision.metrics.average_precision import average_precision, precision_recall_curve
+from jaxvision.metrics.voc import VocResult, evaluate_voc
+from jaxvision.metrics.streaming import DetectionEvaluator, from_coco_results, to_coco_results
