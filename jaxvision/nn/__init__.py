@@ -1,1 +1,2 @@
 """jaxvision.nn"""
+from jaxvision.nn.inception import FIDInceptionV3  # metrics-gan
