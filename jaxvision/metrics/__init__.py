@@ -7,3 +7,4 @@ from jaxvision.metrics.image import psnr, ssim
 from jaxvision.metrics.inception_score import MeanStd, inception_score
 from jaxvision.metrics.kid import kernel_inception_distance
 from jaxvision.metrics.stats import RunningStats, load_stats, save_stats
+from jaxvision.metrics.coco import CocoResult, evaluate_coco
