@@ -69,6 +69,8 @@ def test_state_dict_mismatch_is_value_error(golden):
 def test_hash_check_and_missing_file(weights_npz, tmp_path):
     with pytest.raises(ValueError, match="does not start with 6726825d"):
         load_fid_inception(weights_npz)  # random weights are not the known file
+    with pytest.raises(ValueError, match="differs from the expected"):
+        load_fid_inception(weights_npz, expected_sha256="0" * 64)
     with pytest.raises(FileNotFoundError) as e:
         load_fid_inception(tmp_path / "nope.pth")
     assert FID_WEIGHTS_URL in str(e.value) and "never downloads" in str(e.value)
