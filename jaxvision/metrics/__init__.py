@@ -1,1 +1,2 @@
 """jaxvision.metrics"""
+from jaxvision.metrics.coco import CocoResult, evaluate_coco

@@ -1,1 +1,2 @@
 """jaxvision.nn"""
+from jaxvision.nn.conv_transpose import ConvTranspose
