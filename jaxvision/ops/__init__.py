@@ -10,3 +10,8 @@ from jaxvision.ops.iou import (
     generalized_box_iou_loss,
 )
 from jaxvision.ops.nms import batched_nms, nms, soft_nms
+from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid
+from jaxvision.ops.coding import BoxCoder
+from jaxvision.ops.matching import balanced_sample, hard_negative_mask, match_boxes, ssd_match
+from jaxvision.ops.losses import sigmoid_focal_loss, smooth_l1, softmax_cross_entropy
