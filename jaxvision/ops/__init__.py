@@ -2,3 +2,4 @@
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
 from jaxvision.ops.iou import box_iou
 from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.roi import roi_align, roi_pool
