@@ -3,3 +3,4 @@ from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, smal
 from jaxvision.ops.iou import box_iou
 from jaxvision.ops.conv_transpose import conv_transpose
 from jaxvision.ops.roi import roi_align, roi_pool
+from jaxvision.ops.upsample import bed_of_nails_unpool, max_pool_with_argmax, max_unpool, nearest_unpool
