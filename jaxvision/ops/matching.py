@@ -73,13 +73,14 @@ def _match(iou, gt_valid, high, low, allow_low_quality_matches):
     if iou.shape[0] == 0 or num_anchors == 0:
         return jnp.full((num_anchors,), BELOW_LOW_THRESHOLD, jnp.int32)
     q = _masked_quality(iou, gt_valid)  # [G, A]
-    matched_vals = jnp.max(q, axis=0)  # [A]
     all_matches = jnp.argmax(q, axis=0).astype(jnp.int32)  # [A], first max on ties
+    # the max read back through argmax: XLA CPU's float max-reduce over a major axis is ~50x slower
+    matched_vals = jnp.take_along_axis(q, all_matches[None, :], axis=0)[0]  # [A]
     matches = jnp.where(matched_vals < low, BELOW_LOW_THRESHOLD,
                         jnp.where(matched_vals < high, BETWEEN_THRESHOLDS, all_matches)).astype(jnp.int32)
     if allow_low_quality_matches:
-        best_per_gt = jnp.max(q, axis=1)  # [G]
-        is_best = (q == best_per_gt[:, None]) & gt_valid[:, None]  # [G, A], ties included
+        best_per_gt = jnp.where(gt_valid, jnp.max(iou, axis=1), jnp.nan)  # [G]; NaN equals nothing
+        is_best = iou == best_per_gt[:, None]  # [G, A], ties included
         matches = jnp.where(jnp.any(is_best, axis=0), all_matches, matches)
     return matches
 
@@ -109,9 +110,13 @@ def _ssd_match(iou, gt_valid, threshold):
     g, a = iou.shape
     if g == 0 or a == 0:
         return matches
-    best_anchor = jnp.argmax(iou, axis=1)  # [G]
+    # First best anchor per ground truth as a float min over indices (exact below 2^24 anchors): XLA CPU's
+    # argmax along a long minor axis is ~5-20x slower. A NaN row gets index A, which the scatter drops.
+    best = jnp.max(iou, axis=1, keepdims=True)  # [G, 1]
+    idx = jnp.where(iou == best, jnp.arange(a, dtype=jnp.float32), jnp.float32(a))  # [G, A]
+    best_anchor = jnp.min(idx, axis=1).astype(jnp.int32)  # [G]
     gt_ids = jnp.where(gt_valid, jnp.arange(g, dtype=jnp.int32), -1)  # [G]
-    forced = jnp.full((a,), -1, jnp.int32).at[best_anchor].max(gt_ids)  # [A], highest g wins
+    forced = jnp.full((a,), -1, jnp.int32).at[best_anchor].max(gt_ids, mode="drop")  # [A], highest g wins
     return jnp.where(forced >= 0, forced, matches)
 
 
