@@ -85,3 +85,23 @@ def test_custom_parameters_match_pycocotools():
     p = ours.precision[:, :, :, 0, -1]
     assert ours.stats[0] == pytest.approx(p[p > -1].mean())
     assert ours.stats[6] == pytest.approx(ours.recall[:, :, 0, 0][ours.recall[:, :, 0, 0] > -1].mean())
+
+
+def test_boundaries_degenerate_boxes_and_max_det_one():
+    rng = np.random.default_rng(5)
+    anns, dets = [], []
+    for img in range(1, 7):
+        for k, (w, h, area) in enumerate([(32, 32, 1024.0), (96, 96, 9216.0), (16, 64, 1024.0), (10, 10, 100.0),
+                                          (0, 10, 0.0), (40, 40, 1600.0)]):
+            anns.append({"id": len(anns) + 1, "image_id": img, "category_id": 1 + k % 2,
+                         "bbox": [float(5 * k), float(7 * k), float(w), float(h)], "area": area,
+                         "iscrowd": int(k == 5 and img % 2 == 0)})
+            for _ in range(3):  # identical duplicates with tied scores, exact-fit boxes, zero-width boxes
+                jitter = float(rng.choice([0, 0, 1, 4]))
+                dets.append({"image_id": img, "category_id": 1 + k % 2, "score": float(rng.choice([0.3, 0.6])),
+                             "bbox": [5.0 * k + jitter, 7.0 * k, float(w), float(h)]})
+    gt = {"images": [{"id": i} for i in range(1, 7)], "categories": [{"id": 1}, {"id": 2}], "annotations": anns}
+    assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])
+    ours = evaluate_coco(gt, dets, max_dets=(1,))
+    ev, _ = pycoco_eval(gt, dets, max_dets=[1], summarize=False)
+    assert_same(ours, ev, stats=False)
