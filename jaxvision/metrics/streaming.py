@@ -103,14 +103,14 @@ class DetectionEvaluator:
         self._batches, self._voc, self._num_images = [], [], 0
         self._npos = np.zeros(self.num_classes, np.int64)
 
-    def update(self, pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, pred_valid=None, gt_mask=None,
+    def update(self, pred_boxes, pred_scores, pred_labels, pred_valid, gt_boxes, gt_labels, gt_mask=None,
                gt_difficult=None, gt_crowd=None, gt_area=None) -> None:
         """Add one batch.
 
         Args:
           pred_boxes: ``[B, D, 4]`` float xyxy pixels. pred_scores: ``[B, D]``. pred_labels: ``[B, D]`` int.
+          pred_valid: ``[B, D]`` bool, ``[B]`` int counts (``Detections.num_valid``), or None (all valid).
           gt_boxes: ``[B, G, 4]`` float xyxy pixels. gt_labels: ``[B, G]`` int (-1 = padding).
-          pred_valid: ``[B, D]`` bool or ``[B]`` int counts (``Detections.num_valid``); default all valid.
           gt_mask: ``[B, G]`` bool; default ``gt_labels >= 0``.
           gt_difficult: ``[B, G]`` bool (VOC). gt_crowd: ``[B, G]`` bool (COCO iscrowd).
           gt_area: ``[B, G]`` float (COCO 'area'; default box area).
