@@ -105,3 +105,9 @@ def test_boundaries_degenerate_boxes_and_max_det_one():
     ours = evaluate_coco(gt, dets, max_dets=(1,))
     ev, _ = pycoco_eval(gt, dets, max_dets=[1], summarize=False)
     assert_same(ours, ev, stats=False)
+
+
+@pytest.mark.slow
+def test_larger_random_set_matches_pycocotools():
+    gt, dets = make_coco(99, num_images=400, num_cats=20, max_gt=20, max_dets=100, integer=True, tie_frac=0.2)
+    assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])
