@@ -1,6 +1,8 @@
 """evaluate_coco == pycocotools COCOeval (bbox): 12 stats, precision [T,R,K,A,M], recall [T,K,A,M] to 1e-6."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coco_reference import assert_same, pycoco_eval
 from coco_synth import make_coco
@@ -110,4 +112,16 @@ def test_boundaries_degenerate_boxes_and_max_det_one():
 @pytest.mark.slow
 def test_larger_random_set_matches_pycocotools():
     gt, dets = make_coco(99, num_images=400, num_cats=20, max_gt=20, max_dets=100, integer=True, tie_frac=0.2)
+    assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), integer=st.booleans(), ties=st.sampled_from([0.0, 0.5, 1.0]),
+       crowd=st.sampled_from([0.0, 0.2, 0.6]), max_dets=st.sampled_from([3, 15, 60]))
+def test_property_tiny_sets_match_pycocotools(seed, integer, ties, crowd, max_dets):
+    gt, dets = make_coco(seed, num_images=int(seed % 5) + 1, num_cats=int(seed % 3) + 1, max_gt=6,
+                         max_dets=max_dets, crowd_frac=crowd, integer=integer, tie_frac=ties, image_size=60.0)
+    if not dets:
+        dets = [{"image_id": gt["images"][0]["id"], "category_id": gt["categories"][0]["id"],
+                 "bbox": [1.0, 1.0, 5.0, 5.0], "score": 0.5}]  # pycocotools cannot load an empty list
     assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])
