@@ -37,7 +37,7 @@ def train_steps(model, head_loss, batch, steps=5, lr=1e-3):
 
     @jax.jit
     def step(params, stats, opt):
-        (value, (_, stats)), grads = jax.value_and_grad(loss, has_aux=True)(params, stats, batch,
+        (value, (stats, _)), grads = jax.value_and_grad(loss, has_aux=True)(params, stats, batch,
                                                                             jax.random.PRNGKey(1))
         finite = jax.tree.reduce(lambda a, g: a & jax.numpy.all(jax.numpy.isfinite(g)), grads, True)
         updates, opt = tx.update(grads, opt, params)
