@@ -10,6 +10,8 @@ Match codes (int32, one per anchor): ``g >= 0`` the matched ground-truth index, 
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -62,8 +64,13 @@ def match_boxes(iou, gt_valid=None, high: float = 0.7, low: float = 0.3, allow_l
     iou, gt_valid = _check_iou(iou, gt_valid)
     if not low <= high:
         raise ValueError(f"low, high: expected low <= high, got low={low}, high={high}")
+    return _match(iou, gt_valid, float(high), float(low), bool(allow_low_quality_matches))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _match(iou, gt_valid, high, low, allow_low_quality_matches):
     num_anchors = iou.shape[1]
-    if iou.shape[0] == 0:
+    if iou.shape[0] == 0 or num_anchors == 0:
         return jnp.full((num_anchors,), BELOW_LOW_THRESHOLD, jnp.int32)
     q = _masked_quality(iou, gt_valid)  # [G, A]
     matched_vals = jnp.max(q, axis=0)  # [A]
@@ -93,7 +100,12 @@ def ssd_match(iou, gt_valid=None, threshold: float = 0.5):
       int32 ``[A]``: ground-truth index or -1.
     """
     iou, gt_valid = _check_iou(iou, gt_valid)
-    matches = match_boxes(iou, gt_valid, threshold, threshold, False)
+    return _ssd_match(iou, gt_valid, float(threshold))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _ssd_match(iou, gt_valid, threshold):
+    matches = _match(iou, gt_valid, threshold, threshold, False)
     g, a = iou.shape
     if g == 0 or a == 0:
         return matches
@@ -126,7 +138,11 @@ def balanced_sample(key, matches, num_samples: int, positive_fraction: float):
         raise ValueError(f"num_samples: expected a static int > 0, got {num_samples!r}")
     if not 0.0 <= positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction: expected a float in [0, 1], got {positive_fraction!r}")
-    matches = jnp.asarray(matches)
+    return _balanced_sample(key, jnp.asarray(matches), int(num_samples), float(positive_fraction))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _balanced_sample(key, matches, num_samples, positive_fraction):
     a = matches.shape[0]
     positive = matches >= 0
     negative = matches == BELOW_LOW_THRESHOLD
@@ -178,9 +194,14 @@ def hard_negative_mask(neg_loss, pos_mask, ratio: float = 3, valid=None):
     if valid is not None and jnp.shape(valid) != jnp.shape(pos_mask):
         raise ValueError(f"valid: expected shape {jnp.shape(pos_mask)} like pos_mask, got {jnp.shape(valid)}")
     check_positive("ratio", ratio, allow_zero=True)
-    neg_loss = jax.lax.stop_gradient(jnp.asarray(neg_loss))
-    pos_mask = jnp.asarray(pos_mask).astype(bool)
-    candidates = ~pos_mask if valid is None else (~pos_mask & jnp.asarray(valid).astype(bool))
+    valid = jnp.ones(jnp.shape(pos_mask), bool) if valid is None else jnp.asarray(valid).astype(bool)
+    return _hard_negative_mask(jnp.asarray(neg_loss), jnp.asarray(pos_mask).astype(bool), valid, float(ratio))
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _hard_negative_mask(neg_loss, pos_mask, valid, ratio):
+    neg_loss = jax.lax.stop_gradient(neg_loss)
+    candidates = ~pos_mask & valid
     num_neg = ratio * jnp.sum(pos_mask, dtype=jnp.int32)
     key = jnp.where(candidates, neg_loss, -jnp.inf)  # [A]
     order = jnp.argsort(-key, stable=True)  # [A], descending loss, lower index first on ties

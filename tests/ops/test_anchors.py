@@ -156,6 +156,12 @@ def test_ssd_clip_applies_to_sizes_not_corners():
     assert clipped.min() < 0  # corners may leave the image: only (w, h) are clamped
 
 
+def test_integral_numpy_and_float_sizes_are_accepted():
+    a = anchor_grid([np.int64(4)], [(np.int32(8), 8.0)], ((16,),), ((1.0,),))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(anchor_grid([4], [8], ((16,),), ((1.0,),))))
+    assert anchor_strides((np.int64(300), 301), [(38, 38), 19]) == [(7, 7), (15, 15)]
+
+
 def test_yolo_grid():
     g = np.asarray(yolo_grid(3))
     assert g.shape == (3, 3, 2)
@@ -199,6 +205,12 @@ def test_usable_inside_jit_and_dtype():
     (lambda: ssd_default_boxes([], 32, []), "aspect_ratios: expected at least one level"),
     (lambda: yolo_grid(0), "size: expected values > 0"),
     (lambda: anchor_strides(0, [4]), "image_size: expected values > 0"),
+    (lambda: anchor_grid([4], [7.5], ((16,),), ((1.0,),)), r"strides: expected an int or a pair \(h, w\) of integers"),
+    (lambda: anchor_grid(["a"], [8], ((16,),), ((1.0,),)), "feature_sizes: expected an int or a pair"),
+    (lambda: anchor_grid([None], [8], ((16,),), ((1.0,),)), "feature_sizes: expected an int or a pair"),
+    (lambda: ssd_default_boxes([4], 32, [2, 3]), "aspect_ratios: expected one list of ratios per level"),
+    (lambda: ssd_default_boxes([4], 32.5, [[2]]), "image_size: expected an int or a pair"),
+    (lambda: yolo_grid((2, 3, 4)), "size: expected an int or a pair"),
 ])
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
