@@ -35,7 +35,9 @@ NAME = "dcgan_digits"
 
 
 @dataclasses.dataclass
-class Config:
+class DCGANConfig:
+    """Fields shared by every DCGAN experiment (digits and the TFDS configurations)."""
+
     size: int = 32                    # 16, 32 or 64 px
     channels: int = 1
     nz: int = 64
@@ -57,13 +59,19 @@ class Config:
     checkpoint_every: int = 500
     keep: int = 2
     num_eval_samples: int = 2000
-    classifier_workdir: str = ""      # digits_classifier run used as feature network ('' -> <workdir>/classifier)
-    classifier_steps: int = 0         # if it must be trained: steps (0 -> digits_classifier's default)
     progress: bool = True
 
 
+@dataclasses.dataclass
+class Config(DCGANConfig):
+    classifier_workdir: str = ""      # digits_classifier run used as feature network ('' -> <workdir>/classifier)
+    classifier_steps: int = 0         # if it must be trained: steps (0 -> digits_classifier's default)
+    classifier_tiny: bool = False     # if it must be trained: digits_classifier's TINY model (smoke tests only)
+
+
 TINY = dict(size=16, nz=8, ngf=4, ndf=4, batch_size=16, num_steps=4, sample_every=2, log_every=2,
-            checkpoint_every=2, num_eval_samples=64, classifier_steps=4, progress=False, ema_decay=0.9)
+            checkpoint_every=2, num_eval_samples=64, classifier_steps=4, classifier_tiny=True, progress=False,
+            ema_decay=0.9)
 
 
 # -- shared DCGAN machinery (also used by the TFDS configs) ------------------------------------------------------
@@ -177,7 +185,7 @@ def _classifier(cfg: Config, workdir: str):
 
     cdir = cfg.classifier_workdir or os.path.join(workdir, "classifier")
     if not os.path.isdir(os.path.join(cdir, CHECKPOINT_DIR)):
-        ccfg = dc.Config(progress=False)
+        ccfg = dc.Config(**{**(dc.TINY if cfg.classifier_tiny else {}), "progress": False})
         if cfg.classifier_steps:
             ccfg = dataclasses.replace(ccfg, num_steps=cfg.classifier_steps)
         dc.train(ccfg, cdir)
@@ -263,3 +271,47 @@ def evaluate(cfg: Config, workdir: str) -> dict:
     save_image_grid(os.path.join(workdir, "samples_final.png"), generate(state, fixed_noise(cfg),
                     ema=cfg.ema_decay is not None), ncol=8, scale=max(1, 64 // cfg.size), value_range=(-1, 1))
     return _write_quality(workdir, int(state.step), _quality_rows(cfg, workdir, state))
+
+
+# -- TFDS configurations (dcgan_mnist, dcgan_cifar10, dcgan_celeba) ------------------------------------------------
+
+@dataclasses.dataclass
+class TFDSConfig(DCGANConfig):
+    dataset: str = "mnist"            # a TFDS name known to jaxvision.data ('mnist', 'cifar10', 'celeb_a')
+    eval_split: str = "test"
+    fid_real_samples: int = 10000     # real images of eval_split for the FID reference
+    inception_weights: str = ""       # pytorch-fid Inception weights file ('' -> jaxvision's default lookup)
+
+
+def train_tfds(cfg: TFDSConfig, workdir: str, name: str) -> dict:
+    """Train a DCGAN on a TFDS data set (images centre-cropped and resized to ``size``); see ``run``."""
+    ndev = parallel.local_device_count() if cfg.data_parallel else None
+    ds = data.load(cfg.dataset, "train", cfg.batch_size, seed=cfg.seed, num_devices=ndev)
+    state, summary = run(cfg, workdir, name, ds)
+    return {**summary, **evaluate_state_tfds(cfg, workdir, state)}
+
+
+def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
+    """FID (pytorch-fid Inception; grey images repeated to 3 channels) of ``num_eval_samples`` EMA samples vs
+    ``fid_real_samples`` real images of ``eval_split``; also rewrites samples_final.png."""
+    from jaxvision.metrics import fid
+
+    save_image_grid(os.path.join(workdir, "samples_final.png"), generate(state, fixed_noise(cfg),
+                    ema=cfg.ema_decay is not None), ncol=8, scale=max(1, 64 // cfg.size), value_range=(-1, 1))
+    ds = data.load(cfg.dataset, cfg.eval_split, 100, seed=cfg.seed)
+    real = []
+    for i in range(min(len(ds), -(-cfg.fid_real_samples // 100))):
+        real.append((np.asarray(to_gan_range(jnp.asarray(ds.batch(i)["image"]), cfg.size)) + 1) / 2)
+    z = latent_noise(jax.random.PRNGKey(cfg.seed + 20_000), cfg.num_eval_samples, (cfg.nz,))
+    fake = (generate(state, z, ema=cfg.ema_decay is not None) + 1) / 2
+    rgb = lambda x: np.clip(np.repeat(x, 3, -1) if x.shape[-1] == 1 else x, 0, 1)  # noqa: E731
+    result = fid(rgb(np.concatenate(real)), rgb(fake), weights=cfg.inception_weights or None)
+    out = {"fid": result.value, "fid_num_real": result.num_samples[0], "fid_num_fake": result.num_samples[1]}
+    writer = MetricsWriter(workdir)
+    writer.write(int(state.step), "eval", out)
+    writer.close()
+    return out
+
+
+def evaluate_tfds(cfg: TFDSConfig, workdir: str, name: str) -> dict:
+    return evaluate_state_tfds(cfg, workdir, restore(cfg, workdir, name))

@@ -32,6 +32,7 @@ class _Data:
         return {"image": x}
 
 
+@pytest.mark.filterwarnings("ignore:fid. only")
 def test_tiny_run_end_to_end(tmp_path):
     out = dd.train(_cfg(), str(tmp_path))
     for name in ("samples_final.png", "quality.md", "metrics.jsonl", "samples/step_000002.png"):
