@@ -117,8 +117,10 @@ def fps(predict: Callable, variables, images: np.ndarray) -> float:
     """Images per second of the full jitted ``predict`` (network + decode + NMS) on one batch, ``measure_fps``."""
     from jaxvision.metrics import measure_fps
 
-    x = jnp.asarray(images)
-    return float(measure_fps(lambda im: predict(variables, im), x, repeats=10).images_per_s)
+    # The variables travel as an argument (after the images, whose leading axis is the batch size), not as
+    # closed-over constants, which XLA would constant-fold at length.
+    batch = (jnp.asarray(images), variables)
+    return float(measure_fps(lambda b: predict(b[1], b[0]), batch, repeats=10).images_per_s)
 
 
 def save_detections_png(path: str, images: np.ndarray, boxes: np.ndarray, classes: np.ndarray, num_valid,
