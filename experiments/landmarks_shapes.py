@@ -31,7 +31,7 @@ class Config:
     width: int = 16
     head_width: int = 32
     batch_size: int = 16
-    num_steps: int = 800
+    num_steps: int = 1600
     learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     warmup_steps: int = 50
