@@ -33,7 +33,7 @@ class Config:
     extra_width: int = 64
     scales: tuple[float, ...] = (0.12, 0.22, 0.4, 0.6, 0.8)
     batch_size: int = 16
-    num_steps: int = 2000
+    num_steps: int = 4500
     learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     warmup_steps: int = 100

@@ -33,7 +33,7 @@ class Config:
     width: int = 16                   # backbone base channels (stages: width, 2x, 4x)
     head_width: int = 64
     batch_size: int = 16
-    num_steps: int = 2000
+    num_steps: int = 3500
     learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     warmup_steps: int = 100
