@@ -7,11 +7,22 @@ from det_synth import synthetic_batch, train_steps
 from jaxvision.models.detection import Detections, localization
 
 
-@pytest.mark.parametrize("box_loss", ["smooth_l1", "giou"])
-def test_loss_decreases_and_outputs(box_loss):
+def test_smooth_l1_and_giou_values():
+    batch = synthetic_batch(size=32, num_valid=(1,))
+    gt = jnp.asarray(batch["boxes"][:, 0])
+    out = {"logits": jnp.zeros((2, 3)), "boxes": gt + jnp.array([1.0, 0.0, 1.0, 0.0])}  # shifted 1 px right
+    _, p = localization.loss_fn(out, batch, box_loss="smooth_l1")
+    d = 1.0 / 32  # normalized error of x0 and x1 (< beta = 1/9: quadratic branch 0.5 d^2 / beta)
+    np.testing.assert_allclose(p["box_loss"], 2 * 0.5 * d**2 * 9, rtol=1e-5)
+    np.testing.assert_allclose(p["cls_loss"], np.log(3), rtol=1e-6)
+    _, p = localization.loss_fn({**out, "boxes": gt}, batch, box_loss="giou")
+    np.testing.assert_allclose(p["box_loss"], 0.0, atol=1e-6)
+
+
+def test_loss_decreases_and_outputs():
     batch = synthetic_batch(size=32, num_valid=(1,))
     model = localization.LocalizerTiny(num_classes=3)
-    head = lambda o, b: localization.loss_fn(o, b, box_loss=box_loss)  # noqa: E731
+    head = lambda o, b: localization.loss_fn(o, b, box_loss="giou")  # noqa: E731
     losses, variables, finite = train_steps(model, head, batch, steps=6, lr=3e-3)
     assert finite and losses[-1] < 0.7 * losses[0], losses
     out = model.apply(variables, batch["image"])
