@@ -10,17 +10,19 @@ positive definite, else ``R = V diag(sqrt(w))`` from ``S1 = V diag(w) V^T``),
     eig(S1 S2) = eig(R^T S2 R),
 
 a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(lambda_i(R^T S2 R))``: one
-Cholesky (or ``eigh``), two matrix products and the eigenvalues (only) of a symmetric matrix. Eigenvalues below the solver's resolution (``d * eps * max lambda``, including tiny negative ones
-from round-off) are set to zero, which keeps rank-deficient covariances finite and accurate.
+Cholesky (or ``eigh``), two matrix products and the eigenvalues (only) of a symmetric matrix. Eigenvalues
+below the solver's resolution (``d * eps * max lambda``, including tiny negative ones from round-off) are set
+to zero, which keeps rank-deficient covariances finite and accurate.
 
 When covariances come from features (``S = Xc^T Xc / (n - 1)``, ``Xc`` centred) and ``n < d``, the non-zero
 eigenvalues of ``S1 S2`` are the squared singular values of ``K = Xc1 Xc2^T / sqrt((n1-1)(n2-1))`` [n1, n2],
 so ``tr sqrt(S1 S2) = ||K||_*`` (nuclear norm): :func:`frechet_distance_from_features` never forms a d x d matrix.
 
 Precision: float64 when ``jax_enable_x64`` is on (or ``x64=True`` is passed, which enables it locally); then the
-result equals pytorch-fid's within 1e-6 relative on well-conditioned inputs. In float32 the absolute error is
-about 1e-6 x (tr S1 + tr S2) (cancellation in the trace sum), i.e. ~1e-4 relative for a typical Inception FID
-of the same order as the traces; pass ``x64=True`` for reported numbers.
+result equals pytorch-fid's within 1e-6 relative on well-conditioned inputs (1.4e-14 measured at d = 2048).
+In float32 the absolute error is bounded by about 1e-5 x (tr S1 + tr S2) (tested; cancellation in the trace
+sum), which is ~1e-7 x traces in practice (measured at d = 2048: 1e-6 relative for an FID of 33); pass
+``x64=True`` for reported numbers.
 """
 from __future__ import annotations
 
