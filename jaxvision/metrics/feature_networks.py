@@ -39,7 +39,8 @@ def check_images(name: str, images, channels: int | None = None, check_range: bo
     if channels is not None and c != channels:
         raise ValueError(f"{name}: expected {channels} channels (NHWC), got shape {tuple(np.shape(images))}")
     if check_range and np.size(images):
-        lo, hi = (float(v) for v in jax.device_get((jnp.min(images), jnp.max(images))))
+        xp = np if isinstance(images, np.ndarray) else jnp  # host arrays stay on the host
+        lo, hi = (float(v) for v in jax.device_get((xp.min(images), xp.max(images))))
         if not (lo >= 0.0 and hi <= 1.0):
             raise ValueError(
                 f"{name}: expected values in [0, 1], got range [{lo:.4g}, {hi:.4g}] "
@@ -145,14 +146,15 @@ def feature_fn_from_flax(
     return FeatureNetwork(fn, name, hash_variables(variables), resize, channels)
 
 
-def load_fid_inception(path=None, *, check_hash: bool = True) -> FeatureNetwork:
+def load_fid_inception(path=None, *, check_hash: bool = True, expected_sha256: str | None = None) -> FeatureNetwork:
     """pytorch-fid's FID InceptionV3 as a jit-compiled :class:`FeatureNetwork`; no download, ever.
 
     Args:
       path: ``pt_inception-2015-12-05-6726825d.pth`` (read with ``torch.load(weights_only=True)``) or an
         ``.npz`` converted by ``python -m jaxvision.metrics.inception_weights``; None searches
         ``$JAXVISION_FID_WEIGHTS``, ``~/.cache/jaxvision/fid_inception.npz`` and torch.hub's cache.
-      check_hash: reject a file whose SHA-256 is not the known one (prefix ``6726825d``).
+      check_hash: reject a file whose SHA-256 is not the known one (prefix ``6726825d``, torch.hub's check).
+      expected_sha256: pin the full 64-digit SHA-256 instead (e.g. of your own verified copy).
 
     Returns:
       A callable ``images float32 [N, H, W, 3] in [0, 1] (any H, W) -> {'pool3': [N, 2048],
@@ -163,7 +165,7 @@ def load_fid_inception(path=None, *, check_hash: bool = True) -> FeatureNetwork:
     """
     from jaxvision.metrics.inception_weights import load_inception_variables
 
-    variables, sha, _ = load_inception_variables(path, check_hash=check_hash)
+    variables, sha, _ = load_inception_variables(path, check_hash=check_hash, expected_sha256=expected_sha256)
     return inception_network(variables, sha)
 
 

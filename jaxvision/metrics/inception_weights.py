@@ -96,7 +96,11 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _check_known(sha: str, what: str) -> None:
+def _check_known(sha: str, what: str, expected: str | None = None) -> None:
+    if expected is not None:
+        if sha != expected.lower():
+            raise ValueError(f"{what}: SHA-256 {sha} differs from the expected {expected}")
+        return
     if not sha.startswith(FID_WEIGHTS_SHA256_PREFIX):
         raise ValueError(
             f"{what}: SHA-256 {sha} does not start with {FID_WEIGHTS_SHA256_PREFIX}, so it is not pytorch-fid's "
@@ -105,8 +109,12 @@ def _check_known(sha: str, what: str) -> None:
         )
 
 
-def read_state_dict(path: str | os.PathLike, check_hash: bool = True) -> tuple[dict[str, np.ndarray], str]:
+def read_state_dict(
+    path: str | os.PathLike, check_hash: bool = True, expected_sha256: str | None = None
+) -> tuple[dict[str, np.ndarray], str]:
     """Read a PyTorch-named Inception state dict from ``.pth`` (via torch) or converted ``.npz``.
+
+    ``expected_sha256`` (full 64 hex digits) pins the exact file instead of the known 8-digit prefix.
 
     Returns:
       (state dict of float32 numpy arrays, SHA-256 of the original ``.pth``: the file's own for a ``.pth``,
@@ -118,7 +126,7 @@ def read_state_dict(path: str | os.PathLike, check_hash: bool = True) -> tuple[d
             sd = {k: np.asarray(f[k], np.float32) for k in f.keys() if k != _SOURCE_KEY}
             sha = str(f[_SOURCE_KEY]) if _SOURCE_KEY in f else "npz:" + sha256_file(path)
         if check_hash:
-            _check_known(sha, f"{path} (converted from a file with SHA-256 {sha})")
+            _check_known(sha, f"{path} (converted from a file with SHA-256 {sha})", expected_sha256)
     else:
         try:
             import torch
@@ -129,7 +137,7 @@ def read_state_dict(path: str | os.PathLike, check_hash: bool = True) -> tuple[d
             ) from e
         sha = sha256_file(path)
         if check_hash:
-            _check_known(sha, str(path))
+            _check_known(sha, str(path), expected_sha256)
         raw = torch.load(path, map_location="cpu", weights_only=True)
         sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in raw.items()}
     return sd, sha
@@ -206,10 +214,12 @@ def inception_template():
     return jax.eval_shape(FIDInceptionV3().init, jax.random.key(0), jnp.zeros((1, 299, 299, 3)))
 
 
-def load_inception_variables(path=None, check_hash: bool = True) -> tuple[dict, str, pathlib.Path]:
+def load_inception_variables(
+    path=None, check_hash: bool = True, expected_sha256: str | None = None
+) -> tuple[dict, str, pathlib.Path]:
     """Find, verify and convert the FID Inception weights. Returns (Flax variables, SHA-256, resolved path)."""
     resolved = default_weights_path(path)
-    sd, sha = read_state_dict(resolved, check_hash=check_hash)
+    sd, sha = read_state_dict(resolved, check_hash=check_hash, expected_sha256=expected_sha256)
     return state_dict_to_variables(sd, inception_template()), sha, resolved
 
 

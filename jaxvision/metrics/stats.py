@@ -120,7 +120,7 @@ def save_stats(path: str | os.PathLike, mu, sigma, **metadata) -> None:
     """
     mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
     _check_mu_sigma(str(path), mu, sigma)
-    np.savez_compressed(path, mu=mu, sigma=sigma, **{k: np.asarray(v) for k, v in metadata.items()})
+    np.savez_compressed(path, mu=mu, sigma=sigma, **{k: np.asarray(v) for k, v in metadata.items() if v is not None})
 
 
 def load_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -7,8 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvision.metrics.feature_networks import inception_network
-from jaxvision.metrics.inception_weights import inception_template, state_dict_to_variables
+from jaxvision.metrics.feature_networks import load_fid_inception
+from jaxvision.metrics.inception_weights import (
+    FID_WEIGHTS_URL, convert_pth_to_npz, inception_template, read_state_dict, state_dict_to_variables,
+)
 
 FIX = pathlib.Path(__file__).parent / "fixtures"
 
@@ -34,10 +36,18 @@ def golden():
     return sd, images, data
 
 
-def test_matches_pytorch_fid_with_random_weights(golden):
-    sd, images, data = golden
-    variables = state_dict_to_variables(sd, inception_template())
-    net = inception_network(variables)
+@pytest.fixture(scope="module")
+def weights_npz(golden, tmp_path_factory):
+    """The random state dict in this project's converted format (PyTorch names, NumPy arrays)."""
+    path = tmp_path_factory.mktemp("w") / "random_inception.npz"
+    np.savez(path, **golden[0])
+    return path
+
+
+def test_matches_pytorch_fid_with_random_weights(golden, weights_npz):
+    _, images, data = golden
+    net = load_fid_inception(weights_npz, check_hash=False)
+    assert net.weights_sha256.startswith("npz:") and net.channels == 3
     pool3 = np.concatenate([np.asarray(net(im)["pool3"]) for im in images])
     logits = np.concatenate([np.asarray(net(im)["logits"]) for im in images])
     assert pool3.shape == (3, 2048) and logits.shape == (3, 1008)
@@ -54,3 +64,27 @@ def test_state_dict_mismatch_is_value_error(golden):
         state_dict_to_variables(bad, inception_template())
     with pytest.raises(ValueError, match="unexpected entry"):
         state_dict_to_variables({"AuxLogits.fc.weight": np.zeros((3, 3))})
+
+
+def test_hash_check_and_missing_file(weights_npz, tmp_path):
+    with pytest.raises(ValueError, match="does not start with 6726825d"):
+        load_fid_inception(weights_npz)  # random weights are not the known file
+    with pytest.raises(ValueError, match="differs from the expected"):
+        load_fid_inception(weights_npz, expected_sha256="0" * 64)
+    with pytest.raises(FileNotFoundError) as e:
+        load_fid_inception(tmp_path / "nope.pth")
+    assert FID_WEIGHTS_URL in str(e.value) and "never downloads" in str(e.value)
+
+
+def test_convert_pth_to_npz(golden, tmp_path):
+    torch = pytest.importorskip("torch")
+    sd = golden[0]
+    pth = tmp_path / "random.pth"
+    torch.save({k: torch.from_numpy(v) for k, v in sd.items()}, pth)
+    with pytest.raises(ValueError, match="not pytorch-fid's"):
+        convert_pth_to_npz(pth, tmp_path / "x.npz")
+    sha = convert_pth_to_npz(pth, tmp_path / "random.npz", check_hash=False)
+    back, recorded = read_state_dict(tmp_path / "random.npz", check_hash=False)
+    assert recorded == sha and len(sha) == 64
+    name = "Mixed_7c.branch_pool.conv.weight"
+    np.testing.assert_array_equal(back[name], sd[name])

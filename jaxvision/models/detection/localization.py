@@ -18,7 +18,8 @@ import jax.numpy as jnp
 from jaxvision._checks import check_choice, check_rank
 from jaxvision.models.backbones.resnet import ResNet18, ResNetTiny
 from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, normalize, Detections
-from jaxvision.ops import box_convert, box_iou, generalized_box_iou_loss
+from jaxvision.ops import box_convert, box_iou
+from jaxvision.ops.iou import generalized_box_iou_loss
 from jaxvision.ops.losses import smooth_l1, softmax_cross_entropy
 
 
@@ -49,7 +50,8 @@ class Localizer(nn.Module):
         """
         check_rank("images", images, 4, "[B, H, W, C]")
         h, w = images.shape[1:3]
-        x = self.backbone(dtype=self.dtype, name="backbone")(normalize(images, self.pixel_mean, self.pixel_std), train)[-1]
+        x = normalize(images, self.pixel_mean, self.pixel_std)
+        x = self.backbone(dtype=self.dtype, name="backbone")(x, train)[-1]
         x = nn.Conv(64, (1, 1), dtype=self.dtype, name="reduce")(x)
         x = nn.relu(x).reshape(x.shape[0], -1)
         x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(x))
