@@ -133,6 +133,20 @@ def test_traced_thresholds_and_ratio(fx):
     assert [int(np.asarray(g(loss, pos, r)).sum()) for r in (0, 1, 2.5, 100)] == [0, 1, 3, 9]
 
 
+def test_bfloat16_quality(fx):
+    iou = fx["iou0"]  # multiples of 0.1: compare against float32 on the bf16-rounded values
+    q16 = jnp.asarray(iou, jnp.bfloat16)
+    q32 = np.asarray(q16, np.float32)
+    for high, low, allow in ((0.75, 0.25, True), (0.5, 0.5, False)):  # thresholds exact in bf16
+        np.testing.assert_array_equal(np.asarray(match_boxes(q16, None, high, low, allow)),
+                                      ref_match(q32, high, low, allow))
+    np.testing.assert_array_equal(np.asarray(ssd_match(q16, None, 0.5)), ref_ssd_match(q32, 0.5))
+    loss16 = jnp.asarray(np.linspace(0, 2, 40), jnp.bfloat16)
+    pos = np.arange(40) % 7 == 0
+    np.testing.assert_array_equal(np.asarray(hard_negative_mask(loss16, pos, 1)),
+                                  ref_hard_negatives(np.asarray(loss16, np.float32), pos, 1))
+
+
 def test_thresholds_are_inclusive_at_high_and_low():
     iou = np.asarray([[0.7, 0.3, 0.2999, 0.6999]], np.float32)
     np.testing.assert_array_equal(np.asarray(match_boxes(iou, None, 0.7, 0.3)), [0, -2, -1, -2])
@@ -230,6 +244,15 @@ def test_balanced_sample_is_uniform_and_key_driven():
     assert not (pos[0] == pos[1]).all()  # different keys, different draws
     same = balanced_sample(keys[0], matches, 16, 0.25)
     np.testing.assert_array_equal(np.asarray(same[0]), pos[0])
+
+
+def test_balanced_sample_same_key_same_draw_under_jit():
+    matches = _codes(np.random.default_rng(3), 200)
+    key = jax.random.PRNGKey(5)  # legacy uint32 keys work too
+    eager = balanced_sample(key, matches, 32, 0.25)
+    jitted = jax.jit(balanced_sample, static_argnums=(2, 3))(key, matches, 32, 0.25)
+    for e, j in zip(eager, jitted):
+        np.testing.assert_array_equal(np.asarray(e), np.asarray(j))
 
 
 def test_balanced_sample_edge_cases():
