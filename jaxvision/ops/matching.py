@@ -216,7 +216,8 @@ def hard_negative_mask(neg_loss, pos_mask, ratio: float = 3, valid=None):
     if _is_concrete(ratio):
         check_positive("ratio", ratio, allow_zero=True)
     valid = jnp.ones(jnp.shape(pos_mask), bool) if valid is None else jnp.asarray(valid).astype(bool)
-    return _hard_negative_mask(jnp.asarray(neg_loss), jnp.asarray(pos_mask).astype(bool), valid, jnp.asarray(ratio, jnp.float32))
+    pos_mask = jnp.asarray(pos_mask).astype(bool)
+    return _hard_negative_mask(jnp.asarray(neg_loss), pos_mask, valid, jnp.asarray(ratio, jnp.float32))
 
 
 def _sortable_bits(x):

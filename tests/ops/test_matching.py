@@ -206,6 +206,24 @@ def test_matching_property_vs_reference(q, valid, thresholds, allow):
         assert s[np.argmax(iou[g])] >= g
 
 
+def test_random_matrices_against_live_torchvision():
+    """Random tie-heavy quality matrices against torchvision's Matcher / SSDMatcher (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    from torchvision.models.detection import _utils as det_utils
+
+    rng = np.random.default_rng(1)
+    for trial in range(12):
+        iou = (rng.integers(0, 8, (PAD_G - 3, 100)) / 8).astype(np.float32)  # one shape: one compile per config
+        padded, valid, real = _pad(iou, seed=trial)
+        remap = np.concatenate([real, [-2, -1]])
+        for high, low, allow in ((0.75, 0.25, True), (0.5, 0.375, False)):
+            want = det_utils.Matcher(high, low, allow)(torch.from_numpy(iou)).numpy()
+            got = np.asarray(match_boxes(padded, valid, high, low, allow))[:100]
+            np.testing.assert_array_equal(got, remap[want])
+        want = det_utils.SSDMatcher(0.5)(torch.from_numpy(iou)).numpy()
+        np.testing.assert_array_equal(np.asarray(ssd_match(padded, valid, 0.5))[:100], remap[want])
+
+
 # ---------------------------------------------------------------- balanced sampler
 
 def _codes(rng, a, p_pos=0.1, p_ignore=0.2):
