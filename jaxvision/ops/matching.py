@@ -151,7 +151,7 @@ def balanced_sample(key, matches, num_samples: int, positive_fraction: float):
       ``(pos_mask, neg_mask)``: bool ``[A]`` each, disjoint, with ``pos.sum() + neg.sum() <= num_samples``.
     """
     check_rank("matches", matches, 1, "[A] int match codes")
-    if not isinstance(num_samples, int) or num_samples <= 0:
+    if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
         raise ValueError(f"num_samples: expected a static int > 0, got {num_samples!r}")
     if not 0.0 <= positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction: expected a float in [0, 1], got {positive_fraction!r}")

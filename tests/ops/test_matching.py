@@ -285,6 +285,8 @@ def test_balanced_sample_edge_cases():
     few_pos[:2] = 0
     pos, neg = balanced_sample(key, few_pos, 8, 0.5)
     assert np.asarray(pos).sum() == 2 and np.asarray(neg).sum() == 6  # negatives fill the gap
+    pos, neg = balanced_sample(key, few_pos, np.int64(10), 0.25)  # int(10 * 0.25) = 2 positives, as torch
+    assert np.asarray(pos).sum() == 2 and np.asarray(neg).sum() == 8
     pos, neg = balanced_sample(key, np.zeros(0, np.int32), 8, 0.5)
     assert pos.shape == (0,) and neg.shape == (0,)
 
@@ -348,6 +350,7 @@ def test_hard_negative_extreme_values():
     (lambda: ssd_match(np.zeros((2, 3, 4)), None), r"iou: expected \[G, A\]"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros((2, 3)), 8, 0.5), r"matches: expected \[A\]"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 0, 0.5), "num_samples: expected a static int > 0"),
+    (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 8.0, 0.5), "num_samples: expected a static int > 0"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 8, 1.5), r"positive_fraction: expected a float in"),
     (lambda: hard_negative_mask(np.zeros(4), np.zeros(5, bool)), "neg_loss and pos_mask: expected equal shapes"),
     (lambda: hard_negative_mask(np.zeros((2, 4)), np.zeros((2, 4), bool)), r"neg_loss: expected \[A\] float"),
