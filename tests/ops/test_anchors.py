@@ -211,6 +211,8 @@ def test_usable_inside_jit_and_dtype():
     (lambda: ssd_default_boxes([4], 32, [2, 3]), "aspect_ratios: expected one list of ratios per level"),
     (lambda: ssd_default_boxes([4], 32.5, [[2]]), "image_size: expected an int or a pair"),
     (lambda: yolo_grid((2, 3, 4)), "size: expected an int or a pair"),
+    (lambda: anchor_grid([(0, 4)], [8], ((16,),), ((1.0,),)), "feature_sizes: expected values > 0"),
+    (lambda: ssd_default_boxes([(3, 0)], 32, [[2]]), "feature_sizes: expected values > 0"),
 ])
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
