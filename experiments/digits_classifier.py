@@ -32,7 +32,7 @@ NAME = "digits_classifier"
 class Config:
     size: int = 16                    # digits resized to size x size (8, 16 or 32)
     batch_size: int = 64
-    num_steps: int = 1200
+    num_steps: int = 800
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
