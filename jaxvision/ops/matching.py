@@ -73,13 +73,14 @@ def _match(iou, gt_valid, high, low, allow_low_quality_matches):
     if iou.shape[0] == 0 or num_anchors == 0:
         return jnp.full((num_anchors,), BELOW_LOW_THRESHOLD, jnp.int32)
     q = _masked_quality(iou, gt_valid)  # [G, A]
-    matched_vals = jnp.max(q, axis=0)  # [A]
     all_matches = jnp.argmax(q, axis=0).astype(jnp.int32)  # [A], first max on ties
+    # the max read back through argmax: XLA CPU's float max-reduce over a major axis is ~50x slower
+    matched_vals = jnp.take_along_axis(q, all_matches[None, :], axis=0)[0]  # [A]
     matches = jnp.where(matched_vals < low, BELOW_LOW_THRESHOLD,
                         jnp.where(matched_vals < high, BETWEEN_THRESHOLDS, all_matches)).astype(jnp.int32)
     if allow_low_quality_matches:
-        best_per_gt = jnp.max(q, axis=1)  # [G]
-        is_best = (q == best_per_gt[:, None]) & gt_valid[:, None]  # [G, A], ties included
+        best_per_gt = jnp.where(gt_valid, jnp.max(iou, axis=1), jnp.nan)  # [G]; NaN equals nothing
+        is_best = iou == best_per_gt[:, None]  # [G, A], ties included
         matches = jnp.where(jnp.any(is_best, axis=0), all_matches, matches)
     return matches
 
@@ -109,9 +110,13 @@ def _ssd_match(iou, gt_valid, threshold):
     g, a = iou.shape
     if g == 0 or a == 0:
         return matches
-    best_anchor = jnp.argmax(iou, axis=1)  # [G]
+    # First best anchor per ground truth as a float min over indices (exact below 2^24 anchors): XLA CPU's
+    # argmax along a long minor axis is ~5-20x slower. A NaN row gets index A, which the scatter drops.
+    best = jnp.max(iou, axis=1, keepdims=True)  # [G, 1]
+    idx = jnp.where(iou == best, jnp.arange(a, dtype=jnp.float32), jnp.float32(a))  # [G, A]
+    best_anchor = jnp.min(idx, axis=1).astype(jnp.int32)  # [G]
     gt_ids = jnp.where(gt_valid, jnp.arange(g, dtype=jnp.int32), -1)  # [G]
-    forced = jnp.full((a,), -1, jnp.int32).at[best_anchor].max(gt_ids)  # [A], highest g wins
+    forced = jnp.full((a,), -1, jnp.int32).at[best_anchor].max(gt_ids, mode="drop")  # [A], highest g wins
     return jnp.where(forced >= 0, forced, matches)
 
 
@@ -121,7 +126,7 @@ def balanced_sample(key, matches, num_samples: int, positive_fraction: float):
     Positives are anchors with ``matches >= 0``, negatives those with ``matches == -1``; other codes (-2)
     are never sampled. ``num_pos = min(#positives, int(num_samples * positive_fraction))`` positives and
     ``num_neg = min(#negatives, num_samples - num_pos)`` negatives are drawn uniformly without replacement.
-    Selection ranks 31-bit random keys with ``lax.top_k`` (k <= num_samples), so it is static-shape and
+    Selection ranks 30-bit random keys with ``lax.top_k`` (k <= num_samples), so it is static-shape and
     O(A log num_samples).
 
     Args:
@@ -156,8 +161,10 @@ def _balanced_sample(key, matches, num_samples, positive_fraction):
         k_max = min(k_max, a)
         if k_max == 0:
             return jnp.zeros((a,), bool)
-        r = (jax.random.bits(k, (a,), jnp.uint32) >> 1).astype(jnp.int32)  # [A] in [0, 2^31)
-        r = jnp.where(candidates, r, -1)
+        # 30 random bits as a positive normal float32 (same order as the integers): XLA's CPU top_k is fast
+        # for float32 only. Non-candidates get -1.
+        bits = (jax.random.bits(k, (a,), jnp.uint32) >> 2) + jnp.uint32(0x00800000)
+        r = jnp.where(candidates, jax.lax.bitcast_convert_type(bits, jnp.float32), -1.0)  # [A]
         vals, idx = jax.lax.top_k(r, k_max)  # [k_max], candidates first (random order)
         keep = (vals >= 0) & (jnp.arange(k_max) < limit)
         return jnp.zeros((a,), bool).at[idx].set(keep)  # idx are distinct
@@ -198,12 +205,30 @@ def hard_negative_mask(neg_loss, pos_mask, ratio: float = 3, valid=None):
     return _hard_negative_mask(jnp.asarray(neg_loss), jnp.asarray(pos_mask).astype(bool), valid, float(ratio))
 
 
+def _sortable_bits(x):
+    """Map float32 to uint32 so that unsigned order equals float order (sign-flip trick)."""
+    u = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    u = jnp.where(u == jnp.uint32(0x80000000), jnp.uint32(0), u)  # -0.0 ties with +0.0, as in a sort
+    return jnp.where((u >> 31) == 1, ~u, u | jnp.uint32(0x80000000))
+
+
 @functools.partial(jax.jit, static_argnums=3)
 def _hard_negative_mask(neg_loss, pos_mask, valid, ratio):
+    # Exact top-n selection without sorting (XLA's CPU sort is slow): a 32-step radix search finds the n-th
+    # largest loss T, then everything above T plus the lowest-index ties at T are kept -- the same set as a
+    # stable descending sort and ``rank < n``, in O(32 A) instead of O(A log A).
     neg_loss = jax.lax.stop_gradient(neg_loss)
     candidates = ~pos_mask & valid
-    num_neg = ratio * jnp.sum(pos_mask, dtype=jnp.int32)
-    key = jnp.where(candidates, neg_loss, -jnp.inf)  # [A]
-    order = jnp.argsort(-key, stable=True)  # [A], descending loss, lower index first on ties
-    rank = jnp.zeros(key.shape, jnp.int32).at[order].set(jnp.arange(key.shape[0], dtype=jnp.int32))
-    return candidates & (rank < num_neg)
+    num_candidates = jnp.sum(candidates, dtype=jnp.int32)
+    n = jnp.minimum(jnp.ceil(ratio * jnp.sum(pos_mask, dtype=jnp.int32)).astype(jnp.int32), num_candidates)
+    u = jnp.where(candidates, _sortable_bits(neg_loss), jnp.uint32(0))  # [A]
+
+    def bit_step(i, t):
+        trial = t | (jnp.uint32(1) << (31 - i).astype(jnp.uint32))
+        return jnp.where(jnp.sum(u >= trial, dtype=jnp.int32) >= n, trial, t)
+
+    threshold = jax.lax.fori_loop(0, 32, bit_step, jnp.uint32(0))  # n-th largest key (n >= 1)
+    above = candidates & (u > threshold)
+    ties = candidates & (u == threshold)
+    room = n - jnp.sum(above, dtype=jnp.int32)
+    return (above | (ties & (jnp.cumsum(ties, dtype=jnp.int32) <= room))) & (n > 0)

@@ -53,9 +53,10 @@ def ref_ssd_match(iou, thr):
     return matches
 
 
-def ref_hard_negatives(loss, pos, ratio):
+def ref_hard_negatives(loss, pos, ratio, valid=None):
     k = ratio * pos.sum()
-    negs = [j for j in np.argsort(-np.where(pos, -np.inf, loss), kind="stable") if not pos[j]]
+    cand = ~pos if valid is None else ~pos & valid
+    negs = [j for j in np.argsort(-np.where(cand, loss, -np.inf), kind="stable") if cand[j]]
     out = np.zeros_like(pos)
     out[negs[: int(np.ceil(k))]] = True
     return out
@@ -249,6 +250,28 @@ def test_hard_negative_mask_ratio_valid_and_ties():
     np.testing.assert_array_equal(np.asarray(hard_negative_mask(loss, np.zeros(8, bool), 3)), 0)  # no positives
     g = jax.grad(lambda l: jnp.sum(jnp.where(hard_negative_mask(l, pos), l, 0)))(jnp.asarray(loss))
     np.testing.assert_array_equal(np.asarray(g), [0, 1, 1, 0, 0, 1, 0, 0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(q=hnp.arrays(np.int8, (40,), elements=st.integers(-4, 4)), pos=hnp.arrays(bool, (40,)),
+       valid=hnp.arrays(bool, (40,)), ratio=st.sampled_from([0.5, 1, 3]), scale=st.sampled_from([1.0, 1e-30, 1e30]))
+def test_hard_negative_property_vs_stable_sort(q, pos, valid, ratio, scale):
+    # coarse values (ties everywhere), negative and tiny/huge losses, random eligibility
+    loss = (q.astype(np.float32) * np.float32(scale)).astype(np.float32)
+    got = np.asarray(hard_negative_mask(loss, pos, ratio, valid))
+    np.testing.assert_array_equal(got, ref_hard_negatives(loss, pos, ratio, valid))
+
+
+def test_hard_negative_extreme_values():
+    loss = np.asarray([np.inf, -np.inf, 0.0, -0.0, 5.0, np.finfo(np.float32).max, -1e38, 1e-45], np.float32)
+    pos = np.zeros(8, bool)
+    pos[0] = True
+    np.testing.assert_array_equal(np.asarray(hard_negative_mask(loss, pos, 3)), [0, 0, 0, 0, 1, 1, 0, 1])
+    zeros = np.asarray([1.0, -0.0, 0.0, -1.0], np.float32)  # -0.0 and 0.0 tie: the lower index wins
+    np.testing.assert_array_equal(np.asarray(hard_negative_mask(zeros, np.asarray([1, 0, 0, 0], bool), 1)),
+                                  [0, 1, 0, 0])
+    pos[:3] = True  # 3 positives -> 9 wanted, only 5 negatives: all of them, never the positives
+    np.testing.assert_array_equal(np.asarray(hard_negative_mask(loss, pos, 3)), [0, 0, 0, 1, 1, 1, 1, 1])
 
 
 # ---------------------------------------------------------------- bad inputs
