@@ -123,8 +123,9 @@ def _align_axis(start, bin_size, grid, max_grid: int, pooled: int, size: int):
     ly = y - low
     hy = 1.0 - ly
     valid = valid.astype(jnp.float32)
-    idx = jnp.stack([low, high], axis=-1).reshape(*low.shape[:2], -1)  # [K, P, 2G]
-    wt = jnp.stack([hy * valid, ly * valid], axis=-1).reshape(*low.shape[:2], -1)  # [K, P, 2G]
+    k = low.shape[0]
+    idx = jnp.stack([low, high], axis=-1).reshape(k, pooled, 2 * max_grid)  # [K, P, 2G]
+    wt = jnp.stack([hy * valid, ly * valid], axis=-1).reshape(k, pooled, 2 * max_grid)  # [K, P, 2G]
     return idx, wt
 
 
@@ -150,7 +151,7 @@ def roi_align(
       boxes: ``[K, 4]`` float xyxy boxes in input-image pixels.
       box_indices: ``[K]`` int, image index in ``[0, N)`` of every box.
       output_size: int or ``(oh, ow)``, > 0.
-      spatial_scale: feature pixels per image pixel (e.g. 1/16).
+      spatial_scale: feature pixels per image pixel (e.g. 1/16); a Python float or a traced scalar.
       sampling_ratio: samples per bin along each axis; ``<= 0`` for torchvision's adaptive ``ceil(roi / out)``.
       aligned: if True, shift boxes by -0.5 pixel (pixel-centre model, Detectron2); if False, the legacy
         behaviour that also clamps RoI sizes to >= 1 feature pixel.
@@ -169,7 +170,7 @@ def roi_align(
     oh, ow = _check_inputs(features, boxes, box_indices, output_size)
     _, h, w, _ = features.shape
     k = boxes.shape[0]
-    rois = boxes.astype(jnp.float32) * jnp.float32(spatial_scale)  # [K, 4] feature pixels
+    rois = boxes.astype(jnp.float32) * jnp.asarray(spatial_scale, jnp.float32)  # [K, 4] feature pixels
     offset = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = (rois[:, i] - offset for i in range(4))
     roi_w, roi_h = x2 - x1, y2 - y1
@@ -230,7 +231,7 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
       boxes: ``[K, 4]`` float xyxy boxes in input-image pixels.
       box_indices: ``[K]`` int, image index in ``[0, N)`` of every box.
       output_size: int or ``(oh, ow)``, > 0.
-      spatial_scale: feature pixels per image pixel.
+      spatial_scale: feature pixels per image pixel; a Python float or a traced scalar.
       max_bin_size: static bound on bin height / width in feature pixels, int or pair. Default
         ``(min(H, ceil((H + 1) / oh) + 1), min(W, ceil((W + 1) / ow) + 1))``: exact for every box inside the
         image; ``max(H, W)`` is exact for any box.
@@ -250,7 +251,7 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
     else:
         bh, bw = pair("max_bin_size", max_bin_size)
         bh, bw = min(bh, h), min(bw, w)
-    r = _round_half_away(boxes.astype(jnp.float32) * jnp.float32(spatial_scale)).astype(jnp.int32)  # [K, 4]
+    r = _round_half_away(boxes.astype(jnp.float32) * jnp.asarray(spatial_scale, jnp.float32)).astype(jnp.int32)  # [K, 4]
     rows, mrow = _pool_axis(r[:, 1], r[:, 3], oh, h, bh)  # [K, oh, bh]
     cols, mcol = _pool_axis(r[:, 0], r[:, 2], ow, w, bw)  # [K, ow, bw]
     idx = _bin_indices(features, box_indices, rows, cols)  # [K, oh, bh, ow, bw]
