@@ -20,6 +20,7 @@ with the threshold the way C++ compares a float with a double, so kept sets matc
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import jax
@@ -81,9 +82,9 @@ def _float32_threshold(value):
 
 def _descending_keys(scores, valid):
     """uint32 keys whose ascending order is descending score; invalid entries get the largest key."""
-    s = scores.astype(jnp.float32)
-    s = jnp.where(s == 0, jnp.float32(0), s)  # -0.0 and 0.0 tie, as in a float comparison
-    bits = lax.bitcast_convert_type(s, jnp.uint32)
+    bits = lax.bitcast_convert_type(scores.astype(jnp.float32), jnp.uint32)
+    # -0.0 and 0.0 tie, as in a float comparison (done on bits: XLA flushes subnormals in float compares)
+    bits = jnp.where(bits == jnp.uint32(0x80000000), jnp.uint32(0), bits)
     ascending = jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(0x80000000))
     return jnp.where(valid, ~ascending, jnp.uint32(0xFFFFFFFF))
 
@@ -243,8 +244,11 @@ def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class):
     return jnp.where(lax.iota(jnp.int32, n_out)[None] < count[:, None], idx, -1), count
 
 
-def _make_single(n_out, with_class):
-    """One-image NMS whose ``vmap`` runs the natively batched loops instead of JAX's generic while-batching."""
+@functools.lru_cache(maxsize=None)
+def _single_image_fn(n_out, with_class):
+    """Jitted one-image NMS whose ``vmap`` runs the natively batched loops (shared loop counters) instead of
+    JAX's generic while-loop batching (which turns every slice into a gather). Cached per static config, so
+    eager calls compile once per input shape; the threshold is a traced float32 argument."""
 
     @custom_vmap
     def single(boxes, scores, idxs, valid, thr):
@@ -259,7 +263,7 @@ def _make_single(n_out, with_class):
         ]
         return _nms_images(*args, n_out, with_class), (True, True)
 
-    return single
+    return jax.jit(single)
 
 
 def _run(boxes, scores, idxs, iou_threshold, max_output_size, valid):
@@ -271,7 +275,7 @@ def _run(boxes, scores, idxs, iou_threshold, max_output_size, valid):
     idxs = jnp.zeros((n,), jnp.int32) if idxs is None else idxs.astype(jnp.int32)
     thr = _float32_threshold(iou_threshold)
     boxes, scores = lax.stop_gradient(boxes), lax.stop_gradient(scores)  # integer outputs: no gradient
-    return _make_single(n_out, with_class)(boxes, scores, idxs, valid, thr)
+    return _single_image_fn(n_out, with_class)(boxes, scores, idxs, valid, thr)
 
 
 # ----------------------------------------------------------------------------------------------- public
