@@ -326,9 +326,10 @@ def test_bad_inputs():
 # ------------------------------------------------------------------------------------ 100k boxes
 
 
-@pytest.mark.slow
 def test_100k_boxes_peak_memory_under_2gb():
-    """Runs in a fresh interpreter so ru_maxrss is this workload's own peak (JAX itself is ~0.3-0.5 GB)."""
+    """Runs in a fresh interpreter so ru_maxrss is this workload's own peak (~0.3 GB here, JAX included).
+
+    ~5 s of CPU: 100,000 uniformly spread boxes keep ~58,000, i.e. ~3e9 IoU pairs through the tiled loop."""
     script = textwrap.dedent(
         """
         import resource, numpy as np, jax
