@@ -192,7 +192,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
     batch, rows, p = packed.shape
     iota_t = lax.iota(jnp.int32, tile)
     earlier = iota_t[:, None] < iota_t[None, :]  # [T, T]: row j precedes column i
-    inclusive = (iota_t[:, None] <= iota_t[None, :]).astype(jnp.float32)  # prefix-count matrix
+    inclusive = iota_t[:, None] <= iota_t[None, :]  # [T, T] prefix-count mask: j <= i
     n_tiles = (jnp.max(n_valid) + tile - 1) // tile
 
     def append(kept, pos, tb):  # one image: kept [R, P], pos [T], tb [R, T]
@@ -229,7 +229,9 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         keep, _ = lax.while_loop(lambda s: s[1], fp_body, (alive, jnp.any(m)))
 
         # 3) append the tile's kept columns to the compacted buffer
-        prefix = jnp.dot(keep.astype(jnp.float32), inclusive).astype(jnp.int32)  # [B, T] inclusive cumsum
+        # inclusive cumsum of keep as a fused masked reduction: a dot would go to Eigen's thread pool, and
+        # cross-thread hand-offs for a 64-element product cost more than the product on a busy machine
+        prefix = jnp.sum(keep[:, :, None] & inclusive[None], axis=1, dtype=jnp.int32)  # [B, T]
         pos = jnp.where(keep, count[:, None] + prefix - 1, p)  # out of range -> dropped
         kept = jax.vmap(append)(kept, pos, tb)
         return t + 1, count + prefix[:, -1], kept
