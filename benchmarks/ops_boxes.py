@@ -59,7 +59,8 @@ def rows(repeats: int = 21) -> list[Row]:
     for n in (1000, 5000):
         b, s, _ = detection_boxes(n, n // 20, seed=n)
         jb, js, tb, ts = jax.device_put(b), jax.device_put(s), torch.from_numpy(b), torch.from_numpy(s)
-        row = _row(f"nms {n} boxes", lambda: nms(jb, js), lambda: torchvision.ops.nms(tb, ts, IOU_THRESHOLD), 3.0, repeats)
+        ours, peer = (lambda: nms(jb, js)), (lambda: torchvision.ops.nms(tb, ts, IOU_THRESHOLD))
+        row = _row(f"nms {n} boxes", ours, peer, 3.0, repeats)
         idx, kept = nms(jb, js)
         want = torchvision.ops.nms(tb, ts, IOU_THRESHOLD).numpy()
         assert (np.asarray(idx)[: int(kept)] == want).all(), "ours and torchvision disagree"
