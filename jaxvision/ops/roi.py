@@ -2,14 +2,18 @@
 
 Both ops follow one plan. Every output bin reads a static number of feature rows ``a`` and columns ``b``, each
 with a weight (roi_align: bilinear weights of its sampling points; roi_pool: a 0/1 window mask). Row and column
-lists are built per RoI and bin with separable, cheap ``[K, P, S]`` arithmetic; then one gather from the
+lists are built per RoI and bin with separable, cheap ``[K, P, S]`` arithmetic; then a gather from the
 features reshaped ``[N * H * W, C]`` (contiguous channel rows, so every gathered element is a C-vector read)
-feeds a weighted sum (align) or a masked max (pool). XLA fuses the gather into the reduction, so the
-``[K, oh, A, ow, B, C]`` gathered tensor is never materialised. Gradients w.r.t. the features are a
-scatter-add of the same weights, i.e. exactly torchvision's backward.
+feeds a weighted sum (align) or a masked max (pool). The gather runs over blocks of a few RoIs (``lax.map``),
+so the gathered ``[k, oh, A, ow, B, C]`` block stays in cache instead of a K-sized tensor going through memory.
+Gradients w.r.t. the features are the scatter-add of the same weights, i.e. torchvision's backward.
+
+Arithmetic follows torchvision's float32 C++ step by step (same evaluation order, std::round, true IEEE
+divisions, see ``_div``), so bin edges and sample positions land on the same side of every integer.
 
 Boxes are ``[K, 4]`` xyxy in input-image pixels (continuous coordinates, no +1); ``spatial_scale`` maps them
-to feature pixels (e.g. 1/16 for a stride-16 feature map). ``box_indices[k]`` picks the image of box ``k``.
+to feature pixels (e.g. 1/16 for a stride-16 feature map). ``box_indices[k]`` picks the image of box ``k``
+(values outside ``[0, N)`` are clamped: they cannot be checked at trace time).
 
 Static-shape bounds (the only place we can differ from torchvision, documented per function):
 
