@@ -7,6 +7,7 @@ Rows (ratio = peer time / ours, > 1 means we are faster; compile time of ours re
 * roi_align forward: 1,000 RoIs on 2 x 64 x 64 x 256 features (stride 16, 1024 px images), 7 x 7, sampling 2,
   aligned; peer ``torchvision.ops.roi_align`` on the same values in NCHW. Target >= 1x.
 * roi_align feature gradient (VJP of a random cotangent), same workload; peer torchvision's backward. Info.
+* roi_pool forward, same RoIs, 7 x 7; peer ``torchvision.ops.roi_pool``. Info.
 * conv_transpose gradient: 4 x 4, stride 2, padding 1, 64 x 16 x 16 x 128 -> 64 channels, gradient of
   ``sum(y * g)`` w.r.t. both x and the kernel; peer ``flax.linen.ConvTranspose`` (lax.conv_transpose, explicit
   padding 2 = k - 1 - p, the same 32 x 32 output). Target >= 10x. torch's ``conv_transpose2d`` backward is
@@ -37,7 +38,7 @@ def roi_rows(repeats: int = 5) -> list[Row]:
     import torch
     import torchvision
 
-    from jaxvision.ops import roi_align
+    from jaxvision.ops import roi_align, roi_pool
 
     f, b, i, g = _roi_inputs()
     fj, bj, ij, gj = map(jnp.asarray, (f, b, i, g))
@@ -64,6 +65,15 @@ def roi_rows(repeats: int = 5) -> list[Row]:
     np.testing.assert_allclose(np.asarray(fwd(fj, bj, ij)), torch_fwd().permute(0, 2, 3, 1).numpy(), atol=1e-4)
     np.testing.assert_allclose(np.asarray(bwd(fj, bj, ij, gj)), torch_bwd().permute(0, 2, 3, 1).numpy(), atol=1e-3)
 
+    pool = jax.jit(lambda f, b, i: roi_pool(f, b, i, (7, 7), 1 / 16))
+    c_pool = compile_time(lambda: pool(fj, bj, ij))
+
+    def torch_pool():
+        with torch.no_grad():
+            return torchvision.ops.roi_pool(tf, rois, (7, 7), 1 / 16)
+
+    np.testing.assert_array_equal(np.asarray(pool(fj, bj, ij)), torch_pool().permute(0, 2, 3, 1).numpy())
+
     fwd = jax.jit(lambda f, b, i: roi_align(f, b, i, **args))  # fresh, to time its compile
     c_fwd = compile_time(lambda: fwd(fj, bj, ij))
     bwd = jax.jit(lambda f, b, i, g: jax.vjp(lambda f: roi_align(f, b, i, **args), f)[1](g)[0])
@@ -81,6 +91,12 @@ def roi_rows(repeats: int = 5) -> list[Row]:
             median_time(lambda: bwd(fj, bj, ij, gj), repeats),
             median_time(torch_bwd, repeats),
             c_bwd,
+        ),
+        Row(
+            "roi_pool fwd, same RoIs and features, 7x7 (peer: torchvision)",
+            median_time(lambda: pool(fj, bj, ij), repeats),
+            median_time(torch_pool, repeats),
+            c_pool,
         ),
     ]
 

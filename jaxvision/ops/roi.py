@@ -211,16 +211,28 @@ def roi_align(
 # ------------------------------------------------------------------------------------------------ roi_pool
 
 
-def _pool_axis(start, end, pooled: int, size: int, window: int):
-    """Bin windows of roi_pool along one axis: ``idx [K, P, window]`` int32 and ``mask [K, P, window]`` bool."""
+def _pool_bounds(start, end, pooled: int, size: int):
+    """Bin bounds ``[lo, hi)`` of roi_pool along one axis, clipped to ``[0, size]``: two ``[K, P]`` int32."""
     length = jnp.maximum(end - start + 1, 1).astype(jnp.float32)  # [K]
     bin_size = _div(length, pooled)
     p = jnp.arange(pooled, dtype=jnp.float32)[None, :]  # [1, P]
     lo = jnp.floor(p * bin_size[:, None]).astype(jnp.int32) + start[:, None]  # [K, P]
     hi = jnp.ceil((p + 1) * bin_size[:, None]).astype(jnp.int32) + start[:, None]
-    lo, hi = jnp.clip(lo, 0, size), jnp.clip(hi, 0, size)
-    idx = lo[..., None] + jnp.arange(window, dtype=jnp.int32)  # [K, P, window]
-    return jnp.minimum(idx, size - 1), idx < hi[..., None]
+    return jnp.clip(lo, 0, size), jnp.clip(hi, 0, size)
+
+
+def _range_max_table(features, levels: int):
+    """Sparse table along W: ``T[j, n, h, w] = max(features[n, h, w : w + 2**j])`` -> ``[levels, N, H, W, C]``.
+
+    Entries whose range runs past the border are never read (queries satisfy ``w + 2**j <= W``).
+    """
+    tables = [features]
+    neg = jnp.array(-jnp.inf, features.dtype)
+    for j in range(1, levels):
+        prev, step = tables[-1], 1 << (j - 1)
+        shifted = lax.pad(prev, neg, ((0, 0, 0), (0, 0, 0), (-step, step, 0), (0, 0, 0)))  # prev[:, :, w + step]
+        tables.append(jnp.maximum(prev, shifted))
+    return jnp.stack(tables)
 
 
 def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1.0, *, max_bin_size=None):
@@ -238,7 +250,8 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
       spatial_scale: feature pixels per image pixel; a Python float or a traced scalar.
       max_bin_size: static bound on bin height / width in feature pixels, int or pair. Default
         ``(min(H, ceil((H + 1) / oh) + 1), min(W, ceil((W + 1) / ow) + 1))``: exact for every box inside the
-        image; ``max(H, W)`` is exact for any box.
+        image; ``max(H, W)`` is exact for any box. Cost grows linearly with the height bound and only
+        logarithmically with the width bound (a range-max sparse table along W).
 
     Returns:
       ``[K, oh, ow, C]`` array, dtype of ``features``. Gradients flow to the maxima (ties share them).
@@ -255,18 +268,30 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
     else:
         bh, bw = pair("max_bin_size", max_bin_size)
         bh, bw = min(bh, h), min(bw, w)
-    r = _round_half_away(boxes.astype(jnp.float32) * jnp.asarray(spatial_scale, jnp.float32)).astype(jnp.int32)  # [K, 4]
-    rows, mrow = _pool_axis(r[:, 1], r[:, 3], oh, h, bh)  # [K, oh, bh]
-    cols, mcol = _pool_axis(r[:, 0], r[:, 2], ow, w, bw)  # [K, ow, bw]
-    idx = _bin_indices(features, box_indices, rows, cols)  # [K, oh, bh, ow, bw]
-    mask = mrow[:, :, :, None, None] & mcol[:, None, None, :, :]  # [K, oh, bh, ow, bw]
-    flat = features.reshape(-1, features.shape[-1])  # [N*H*W, C]
+    r = _round_half_away(boxes.astype(jnp.float32) * jnp.asarray(spatial_scale, jnp.float32)).astype(jnp.int32)
+    hs, he = _pool_bounds(r[:, 1], r[:, 3], oh, h)  # [K, oh]
+    ws, we = _pool_bounds(r[:, 0], r[:, 2], ow, w)  # [K, ow]
+    # Rows: a static window of bh rows per bin, masked. Columns: the range max over [ws, we) is the max of two
+    # overlapping power-of-two ranges read from a sparse table, so each (row, bin) costs 2 reads, not bw.
+    levels = bw.bit_length()  # ranges up to 2**levels - 1 >= bw
+    table = _range_max_table(features, levels).reshape(-1, features.shape[-1])  # [L*N*H*W, C]
+    rows = hs[..., None] + jnp.arange(bh, dtype=jnp.int32)  # [K, oh, bh]
+    mrow = rows < he[..., None]
+    rows = jnp.minimum(rows, h - 1)
+    length = jnp.maximum(we - ws, 1)  # [K, ow]
+    level = sum((length >= (1 << t)).astype(jnp.int32) for t in range(1, levels))  # floor(log2(length))
+    cols = jnp.stack([ws, we - (1 << level)], axis=-1)  # [K, ow, 2] (the two ranges' starts)
+    cols = jnp.clip(cols, 0, w - 1)
+    n = features.shape[0]
+    base = (level[:, None, None, :] * n + box_indices.astype(jnp.int32)[:, None, None, None]) * h  # [K, 1, 1, ow]
+    idx = ((base + rows[..., None]) * w)[..., None] + cols[:, None, None, :, :]  # [K, oh, bh, ow, 2]
     neg = jnp.array(-jnp.inf, features.dtype)
 
-    def block(idx, mask):
-        vals = jnp.take(flat, idx, axis=0, mode="clip")  # [k, oh, bh, ow, bw, C]
-        return jnp.max(jnp.where(mask[..., None], vals, neg), axis=(2, 4))  # [k, oh, ow, C]
+    def block(idx, mrow):
+        vals = jnp.take(table, idx, axis=0, mode="clip")  # [k, oh, bh, ow, 2, C]
+        vals = jnp.max(vals, axis=4)  # [k, oh, bh, ow, C]: max over the row's column range
+        return jnp.max(jnp.where(mrow[:, :, :, None, None], vals, neg), axis=2)  # [k, oh, ow, C]
 
-    out = _chunked(block, _CHUNK, idx, mask)  # [K, oh, ow, C]
-    empty = ~(jnp.any(mrow, -1)[:, :, None] & jnp.any(mcol, -1)[:, None, :])  # [K, oh, ow]
+    out = _chunked(block, _CHUNK, idx, mrow)  # [K, oh, ow, C]
+    empty = (he <= hs)[:, :, None] | (we <= ws)[:, None, :]  # [K, oh, ow]
     return jnp.where(empty[..., None], jnp.zeros((), features.dtype), out)
