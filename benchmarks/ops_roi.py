@@ -7,6 +7,7 @@ Rows (ratio = peer time / ours, > 1 means we are faster; compile time of ours re
 * roi_align forward: 1,000 RoIs on 2 x 64 x 64 x 256 features (stride 16, 1024 px images), 7 x 7, sampling 2,
   aligned; peer ``torchvision.ops.roi_align`` on the same values in NCHW. Target >= 1x.
 * roi_align feature gradient (VJP of a random cotangent), same workload; peer torchvision's backward. Info.
+* roi_align forward with the default adaptive sampling (sampling_ratio=-1), same workload. Info.
 * roi_pool forward, same RoIs, 7 x 7; peer ``torchvision.ops.roi_pool``. Info.
 * conv_transpose gradient: 4 x 4, stride 2, padding 1, 64 x 16 x 16 x 128 -> 64 channels, gradient of
   ``sum(y * g)`` w.r.t. both x and the kernel; peer ``flax.linen.ConvTranspose`` (lax.conv_transpose, explicit
@@ -65,6 +66,15 @@ def roi_rows(repeats: int = 5) -> list[Row]:
     np.testing.assert_allclose(np.asarray(fwd(fj, bj, ij)), torch_fwd().permute(0, 2, 3, 1).numpy(), atol=1e-4)
     np.testing.assert_allclose(np.asarray(bwd(fj, bj, ij, gj)), torch_bwd().permute(0, 2, 3, 1).numpy(), atol=1e-3)
 
+    adaptive = jax.jit(lambda f, b, i: roi_align(f, b, i, (7, 7), 1 / 16, -1, True))
+    c_adaptive = compile_time(lambda: adaptive(fj, bj, ij))
+
+    def torch_adaptive():
+        with torch.no_grad():
+            return torchvision.ops.roi_align(tf, rois, (7, 7), 1 / 16, -1, True)
+
+    np.testing.assert_allclose(np.asarray(adaptive(fj, bj, ij)), torch_adaptive().permute(0, 2, 3, 1).numpy(), atol=1e-4)
+
     pool = jax.jit(lambda f, b, i: roi_pool(f, b, i, (7, 7), 1 / 16))
     c_pool = compile_time(lambda: pool(fj, bj, ij))
 
@@ -91,6 +101,12 @@ def roi_rows(repeats: int = 5) -> list[Row]:
             median_time(lambda: bwd(fj, bj, ij, gj), repeats),
             median_time(torch_bwd, repeats),
             c_bwd,
+        ),
+        Row(
+            "roi_align fwd, adaptive sampling_ratio=-1 (default), same workload (peer: torchvision)",
+            median_time(lambda: adaptive(fj, bj, ij), repeats),
+            median_time(torch_adaptive, repeats),
+            c_adaptive,
         ),
         Row(
             "roi_pool fwd, same RoIs and features, 7x7 (peer: torchvision)",

@@ -35,6 +35,7 @@ from jax import lax
 from jaxvision._checks import check_last_dim, check_positive, check_rank, pair
 
 _CHUNK = 4  # RoIs per sequential block (see _chunked); 2-4 measured best on a 2-core CPU
+_GRID_LEVELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # static sample grids tried by adaptive roi_align
 
 
 def _check_inputs(features, boxes, box_indices, output_size):
@@ -161,7 +162,9 @@ def roi_align(
         behaviour that also clamps RoI sizes to >= 1 feature pixel.
       max_sampling_ratio: adaptive mode only: static upper bound on samples per bin per axis, int or
         ``(gh_max, gw_max)``. Default ``(ceil(H / oh), ceil(W / ow))``: exact for every box inside the image.
-        Boxes needing more samples are evaluated with the bound.
+        Boxes needing more samples are evaluated with the bound. Each block of RoIs runs the smallest grid
+        in (1, 2, 3, 4, 6, 8, 12, ...) covering its boxes (``lax.switch``), so small boxes stay cheap; under
+        ``vmap`` the switch evaluates every level.
 
     Returns:
       ``[K, oh, ow, C]`` array, dtype of ``features`` (accumulated in float32).
@@ -192,19 +195,38 @@ def roi_align(
         # ceil(roi / pooled) may be <= 0 for inverted aligned boxes: no samples, output 0 (torchvision too).
         grid_h = jnp.clip(jnp.ceil(bin_h), 0, gmax_h).astype(jnp.int32)
         grid_w = jnp.clip(jnp.ceil(bin_w), 0, gmax_w).astype(jnp.int32)
-    rows, wy = _align_axis(y1, bin_h, grid_h, gmax_h, oh, h)  # [K, oh, 2Gh]
-    cols, wx = _align_axis(x1, bin_w, grid_w, gmax_w, ow, w)  # [K, ow, 2Gw]
-    count = jnp.maximum(grid_h * grid_w, 1).astype(jnp.float32)  # [K]
-    wy = wy / count[:, None, None]
-    idx = _bin_indices(features, box_indices, rows, cols)  # [K, oh, 2Gh, ow, 2Gw]
-    weights = wy[:, :, :, None, None] * wx[:, None, None, :, :]  # [K, oh, 2Gh, ow, 2Gw]
     flat = features.reshape(-1, features.shape[-1])  # [N*H*W, C]
 
-    def block(idx, weights):
-        vals = jnp.take(flat, idx, axis=0, mode="clip").astype(jnp.float32)  # [k, oh, 2Gh, ow, 2Gw, C]
-        return jnp.sum(vals * weights[..., None], axis=(2, 4))  # [k, oh, ow, C]
+    def block_for(gh: int, gw: int):
+        """Output of a block of RoIs with a static ``gh x gw`` sample grid (exact when grid <= (gh, gw))."""
 
-    out = _chunked(block, _CHUNK, idx, weights)  # [K, oh, ow, C]
+        def block(n_idx, y1, x1, bin_h, bin_w, grid_h, grid_w):
+            rows, wy = _align_axis(y1, bin_h, grid_h, gh, oh, h)  # [k, oh, 2gh]
+            cols, wx = _align_axis(x1, bin_w, grid_w, gw, ow, w)  # [k, ow, 2gw]
+            count = jnp.maximum(grid_h * grid_w, 1).astype(jnp.float32)  # [k]
+            wy = wy / count[:, None, None]
+            idx = _bin_indices(features, n_idx, rows, cols)  # [k, oh, 2gh, ow, 2gw]
+            weights = wy[:, :, :, None, None] * wx[:, None, None, :, :]  # [k, oh, 2gh, ow, 2gw]
+            vals = jnp.take(flat, idx, axis=0, mode="clip").astype(jnp.float32)  # [k, oh, 2gh, ow, 2gw, C]
+            return jnp.sum(vals * weights[..., None], axis=(2, 4))  # [k, oh, ow, C]
+
+        return block
+
+    if sampling_ratio > 0:
+        body = block_for(gmax_h, gmax_w)
+    else:
+        # Adaptive: a block runs the smallest static grid level covering its RoIs' sample counts, so the cost
+        # follows the boxes' actual sizes (like torchvision's loops) rather than the worst-case bound.
+        levels = [lv for lv in _GRID_LEVELS if lv < max(gmax_h, gmax_w)] + [max(gmax_h, gmax_w)]
+        branches = [block_for(min(lv, gmax_h), min(lv, gmax_w)) for lv in levels]
+        bounds = jnp.asarray(levels, jnp.int32)
+
+        def body(*args):
+            need = jnp.maximum(jnp.max(args[5], initial=0), jnp.max(args[6], initial=0))
+            level = jnp.sum(bounds < need)  # first level >= need
+            return lax.switch(level, branches, *args)
+
+    out = _chunked(body, _CHUNK, box_indices.astype(jnp.int32), y1, x1, bin_h, bin_w, grid_h, grid_w)
     return out.astype(features.dtype)
 
 
