@@ -18,9 +18,10 @@ to feature pixels (e.g. 1/16 for a stride-16 feature map). ``box_indices[k]`` pi
 Static-shape bounds (the only place we can differ from torchvision, documented per function):
 
 * ``roi_align`` with adaptive ``sampling_ratio <= 0`` samples ``ceil(roi_h / oh) x ceil(roi_w / ow)`` points
-  per bin, a data-dependent number. We evaluate a static grid of ``max_sampling_ratio`` points per axis and mask
-  the unused ones, so the result is exact whenever ``ceil(roi_h / oh) <= max_sampling_ratio`` (same for w).
-  The default bound ``ceil(H / oh)`` (resp. ``ceil(W / ow)``) covers every box lying inside the image
+  per bin, a data-dependent number. Every block of RoIs picks (``lax.switch``) the smallest static grid among
+  1, 2, 3, 4, 6, 8, 12, ... points per axis that covers its boxes and masks the unused points, up to the upper
+  bound ``max_sampling_ratio``; the result is exact whenever ``ceil(roi_h / oh) <= max_sampling_ratio`` (same
+  for w). The default bound ``ceil(H / oh)`` (resp. ``ceil(W / ow)``) covers every box lying inside the image
   (``roi_h <= H`` in feature pixels). Larger boxes use the bound (still a mean of evenly spread samples).
 * ``roi_pool`` reads a static window of ``max_bin_size`` rows / columns per bin. The default
   ``min(H, ceil((H + 1) / oh) + 1)`` covers every box inside the image; pass ``max(H, W)`` for any box.
