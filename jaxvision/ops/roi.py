@@ -33,7 +33,7 @@ import math
 import jax.numpy as jnp
 from jax import lax
 
-from jaxvision._checks import check_last_dim, check_positive, check_rank, pair
+from jaxvision._checks import check_last_dim, check_rank, pair
 
 _CHUNK = 4  # RoIs per sequential block (see _chunked); 2-4 measured best on a 2-core CPU
 _GRID_LEVELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # static sample grids tried by adaptive roi_align
