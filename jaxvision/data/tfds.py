@@ -138,7 +138,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     else:
         raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES}, got {name!r}")
 
-    def make_batch(idx, rng):
+    def make_batch(idx, rngs):
         examples = [convert(source[int(i)]) for i in idx]
         return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 

@@ -132,6 +132,8 @@ class CheckpointManager:
         from jaxvision import __version__
 
         meta = {"experiment": self.experiment, "config": self.config, "step": step, "jaxvision": __version__}
+        if jax.process_count() > 1:  # per-process (pmap/unreplicated) arrays: save host copies, written by process 0
+            state = jax.device_get(state)
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                          meta=ocp.args.JsonSave(meta)), force=True)
         self._manager.wait_until_finished()
@@ -159,7 +161,10 @@ class CheckpointManager:
         if meta["experiment"] != self.experiment:
             raise CheckpointError(f"checkpoint step {step} belongs to experiment {meta['experiment']!r}, "
                                   f"not {self.experiment!r}")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        if jax.process_count() > 1:  # restore host copies on every process (see save)
+            abstract = jax.device_get(target)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         try:
             restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
             state = restored["state"]
