@@ -1,1 +1,3 @@
 """jaxvision.nn"""
+from jaxvision.nn.inception import FIDInceptionV3  # metrics-gan
+from jaxvision.nn.conv_transpose import ConvTranspose

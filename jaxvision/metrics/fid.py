@@ -1,0 +1,260 @@
+"""FID end to end: images (arrays or PNG/JPEG folders) or saved stats -> features -> statistics -> distance.
+
+    result = fid(real_images, fake_images)                 # arrays [N, H, W, 3] in [0, 1]
+    result = fid("samples/", "cifar10_train_stats.npz")    # folders and pytorch-fid .npz stats mix freely
+    print(float(result), result.provenance)
+
+Also the ``jaxvision fid A B`` command (:func:`main`), mirroring ``python -m pytorch_fid A B`` including
+``--save-stats``. Features are streamed in fixed-size batches (the last one padded and masked, so one
+compilation) into :mod:`jaxvision.metrics.stats` accumulators on device; the distance is
+:func:`jaxvision.metrics.frechet.frechet_distance`, in float64 by default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxvision.metrics.feature_networks import FeatureNetwork, check_images, load_fid_inception
+from jaxvision.metrics.frechet import frechet_distance, warn_rank_deficient, x64_scope
+from jaxvision.metrics.stats import finalize_stats, init_stats, load_stats, save_stats, update_stats
+
+__all__ = ["FIDResult", "fid", "compute_statistics", "extract_features", "list_images", "main"]
+
+IMAGE_EXTENSIONS = ("bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp")  # as pytorch-fid
+
+
+@dataclasses.dataclass(frozen=True)
+class FIDResult:
+    """A Fréchet distance with how it was made. ``float(result)`` is the value.
+
+    Attributes:
+      value: the distance.
+      num_samples: (n1, n2) images behind each side's statistics.
+      provenance: feature network, weights SHA-256, resize, precision, and each side's source.
+    """
+
+    value: float
+    num_samples: tuple[int, int]
+    provenance: dict[str, Any]
+
+    def __float__(self) -> float:
+        return self.value
+
+    def __str__(self) -> str:
+        return f"FID: {self.value:.6f} (n = {self.num_samples[0]} / {self.num_samples[1]})"
+
+
+def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
+    """Image files directly in ``folder`` with pytorch-fid's extensions, sorted by path."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"folder: expected a directory of images, got {str(folder)!r}")
+    return sorted(p for ext in IMAGE_EXTENSIONS for p in folder.glob(f"*.{ext}"))
+
+
+def _load_image(path: pathlib.Path, channels: int | None) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 else "RGB")
+        arr = np.asarray(im, np.float32) / 255.0  # torchvision ToTensor
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _batches(source, batch_size: int, channels: int | None) -> Iterator[np.ndarray]:
+    """Yield image batches [b, H, W, C] in [0, 1]; a folder's batches break where the image size changes."""
+    if isinstance(source, (str, os.PathLike)):
+        files = list_images(source)
+        if not files:
+            raise ValueError(f"source: no images ({', '.join(IMAGE_EXTENSIONS)}) in {str(source)!r}")
+        buf: list[np.ndarray] = []
+        for f in files:
+            img = _load_image(f, channels)
+            if buf and (len(buf) == batch_size or img.shape != buf[0].shape):
+                yield np.stack(buf)
+                buf = []
+            buf.append(img)
+        yield np.stack(buf)
+    else:
+        check_images("images", source, channels)
+        for i in range(0, len(source), batch_size):
+            yield source[i : i + batch_size]
+
+
+def _pad(batch, batch_size):
+    n = len(batch)
+    if n == batch_size:
+        return batch, np.ones(n, bool)
+    pad = np.zeros((batch_size - n,) + tuple(batch.shape[1:]), np.float32)
+    return np.concatenate([np.asarray(batch, np.float32), pad]), np.arange(batch_size) < n
+
+
+def extract_features(source, network: FeatureNetwork, batch_size: int = 50) -> dict[str, np.ndarray]:
+    """Run ``network`` over all images of ``source`` (array [N, H, W, C] in [0, 1] or a folder).
+
+    Returns:
+      {'features': float32 [N, d], 'logits': float32 [N, K] if the network has logits}, in source order.
+    """
+    outs: dict[str, list] = {}
+    for batch in _batches(source, batch_size, network.channels):
+        n = len(batch)
+        padded, _ = _pad(batch, batch_size)
+        out = network.fn(jnp.asarray(padded, jnp.float32))
+        for k in ("features", "logits"):
+            if k in out:
+                outs.setdefault(k, []).append(np.asarray(out[k][:n]))
+    return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+_update = jax.jit(update_stats)
+
+
+def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x64: bool = True):
+    """Mean and covariance of ``network`` features over ``source``, streamed batch by batch on device.
+
+    Args:
+      source: images float [N, H, W, C] in [0, 1], or a folder of PNG/JPEG files.
+      network: the feature extractor.
+      batch_size: images per compiled call (the last batch is padded and masked).
+      x64: accumulate in float64.
+
+    Returns:
+      (mu [d], sigma [d, d], count) as NumPy float64/float32 arrays and an int.
+    """
+    stats = None
+    for batch in _batches(source, batch_size, network.channels):
+        padded, mask = _pad(batch, batch_size)
+        feats = network.fn(jnp.asarray(padded, jnp.float32))["features"]
+        with x64_scope(x64):
+            if stats is None:
+                stats = init_stats(feats.shape[-1])
+            stats = _update(stats, feats.astype(stats.mean.dtype), jnp.asarray(mask))
+    with x64_scope(x64):
+        mu, sigma = finalize_stats(stats)
+        return np.asarray(mu), np.asarray(sigma), int(stats.count)
+
+
+def _is_stats_file(x) -> bool:
+    return isinstance(x, (str, os.PathLike)) and str(x).endswith(".npz")
+
+
+def _side(source, get_network, batch_size, x64, name):
+    """(mu, sigma, count, description) for one side of the distance."""
+    if isinstance(source, tuple) and len(source) == 2:
+        mu, sigma = (np.asarray(v) for v in source)
+        return mu, sigma, None, {"source": "given (mu, sigma)"}
+    if _is_stats_file(source):
+        if not pathlib.Path(source).is_file():
+            raise ValueError(f"{name}: stats file {str(source)!r} does not exist")
+        mu, sigma, extra = load_stats(source)
+        count = int(extra["count"]) if "count" in extra else None
+        desc = {"source": f"stats {source}"}
+        desc.update({k: str(v) for k, v in extra.items() if k in ("feature_network", "weights_sha256", "resize")})
+        return mu, sigma, count, desc
+    if isinstance(source, (str, os.PathLike)) and not pathlib.Path(source).is_dir():
+        raise ValueError(f"{name}: expected an image array, a folder of images or an .npz, got {str(source)!r}")
+    network = get_network()
+    mu, sigma, count = compute_statistics(source, network, batch_size, x64)
+    src = f"folder {source}" if isinstance(source, (str, os.PathLike)) else f"array {tuple(np.shape(source))}"
+    return mu, sigma, count, {"source": src}
+
+
+def fid(
+    a,
+    b,
+    *,
+    network: FeatureNetwork | None = None,
+    weights: str | os.PathLike | None = None,
+    batch_size: int = 50,
+    x64: bool = True,
+    check_hash: bool = True,
+) -> FIDResult:
+    """Fréchet Inception Distance between two image sets (or their saved statistics).
+
+    Args:
+      a: images float [N, H, W, 3] in [0, 1]; a folder of PNG/JPEG images; a pytorch-fid ``.npz`` with
+        ``mu``/``sigma``; or a ``(mu, sigma)`` tuple.
+      b: same choices as ``a``.
+      network: feature extractor; default: the FID Inception from ``weights`` (loaded only if needed).
+      weights: FID Inception weights (see :func:`jaxvision.metrics.load_fid_inception`).
+      batch_size: images per compiled call.
+      x64: statistics and distance in float64 (recommended; float32 otherwise).
+      check_hash: verify the weights file's SHA-256.
+
+    Returns:
+      :class:`FIDResult`. Warns (RuntimeWarning) when a side has fewer samples than full-rank needs.
+
+    Raises:
+      ValueError: images not [N, H, W, C] / wrong channel count / outside [0, 1]; feature dims that differ.
+    """
+    cache: dict[str, FeatureNetwork] = {}
+
+    def get_network():
+        if "net" not in cache:
+            cache["net"] = network if network is not None else load_fid_inception(weights, check_hash=check_hash)
+        return cache["net"]
+
+    mu1, s1, n1, d1 = _side(a, get_network, batch_size, x64, "a")
+    mu2, s2, n2, d2 = _side(b, get_network, batch_size, x64, "b")
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"a and b: expected the same feature dim, got {mu1.shape[0]} and {mu2.shape[0]}")
+    dim = mu1.shape[0]
+    for n in (n1, n2):
+        if n is not None:
+            warn_rank_deficient(n, dim, "fid")
+    prov: dict[str, Any] = {"metric": "fid", "feature_dim": dim, "precision": "float64" if x64 else "float32",
+                            "a": d1, "b": d2}
+    if "net" in cache:
+        prov.update(cache["net"].provenance())
+        for side in (d1, d2):
+            if "weights_sha256" in side and side["weights_sha256"] != prov["weights_sha256"]:
+                warnings.warn(f"stats {side['source']} were made with weights {side['weights_sha256']}, "
+                              f"not {prov['weights_sha256']}: the distance is not meaningful", RuntimeWarning)
+    value = float(frechet_distance(mu1, s1, mu2, s2, x64=x64))
+    return FIDResult(value, (n1 or -1, n2 or -1), prov)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``jaxvision fid PATH1 PATH2``: FID between two folders of images and/or ``.npz`` statistics.
+
+    ``--save-stats`` writes PATH1's statistics to PATH2 (pytorch-fid's format plus provenance keys).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="jaxvision fid", description=main.__doc__)
+    ap.add_argument("path", nargs=2, help="folders of PNG/JPEG images or .npz statistics files")
+    ap.add_argument("--weights", default=None, help="pt_inception-2015-12-05-6726825d.pth or converted .npz "
+                    "(default: $JAXVISION_FID_WEIGHTS, ~/.cache/jaxvision, torch.hub cache)")
+    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--save-stats", action="store_true", help="write statistics of PATH1 to the .npz PATH2")
+    ap.add_argument("--no-check-hash", action="store_true", help="accept weights that are not the known file")
+    ap.add_argument("--float32", action="store_true", help="accumulate and compute in float32")
+    args = ap.parse_args(argv)
+    try:
+        if args.save_stats:
+            src, out = args.path
+            if os.path.exists(out):
+                raise ValueError(f"output {out!r} exists; refusing to overwrite")
+            net = load_fid_inception(args.weights, check_hash=not args.no_check_hash)
+            mu, sigma, count = compute_statistics(src, net, args.batch_size, x64=not args.float32)
+            warn_rank_deficient(count, mu.shape[0], "save-stats")
+            save_stats(out, mu, sigma, count=count, **net.provenance())
+            print(f"saved statistics of {count} images to {out}")
+            return 0
+        result = fid(*args.path, weights=args.weights, batch_size=args.batch_size, x64=not args.float32,
+                     check_hash=not args.no_check_hash)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"FID: {result.value}")
+    print(f"  samples: {result.num_samples}, provenance: {result.provenance}")
+    return 0

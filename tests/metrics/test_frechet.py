@@ -1,0 +1,95 @@
+"""frechet_distance: equal to pytorch-fid (golden fixture + live when installed), robust, feature path."""
+import pathlib
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+from jaxvision.metrics.frechet import frechet_distance, frechet_distance_from_features, trace_sqrt_product
+
+FIX = pathlib.Path(__file__).parent / "fixtures" / "fid_frechet.npz"
+CASES = ("d16", "d64", "d64_far")
+
+
+def _case(name):
+    with np.load(FIX) as f:
+        return tuple(f[f"{name}/{k}"] for k in ("mu1", "sigma1", "mu2", "sigma2", "fid"))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_pytorch_fid_golden_x64(name):
+    mu1, s1, mu2, s2, want = _case(name)
+    got = frechet_distance(mu1, s1, mu2, s2, x64=True)
+    assert got.dtype == np.float64
+    assert abs(float(got) - want) <= 1e-6 * abs(want)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_float32_accuracy_as_documented(name):
+    mu1, s1, mu2, s2, want = _case(name)
+    got = frechet_distance(mu1, s1, mu2, s2)
+    assert got.dtype == np.float32
+    # documented bound: ~1e-6 x (tr S1 + tr S2) absolute
+    assert abs(float(got) - want) <= 1e-5 * (np.trace(s1) + np.trace(s2))
+
+
+def test_matches_pytorch_fid_live():
+    fid_score = pytest.importorskip("pytorch_fid.fid_score")
+    rng = np.random.default_rng(3)
+    f1, f2 = rng.standard_normal((300, 20)), rng.standard_normal((250, 20)) * 1.1 + 0.2
+    stats = (f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+    want = fid_score.calculate_frechet_distance(*stats)
+    np.testing.assert_allclose(float(frechet_distance(*stats, x64=True)), want, rtol=1e-6)
+
+
+def test_trace_sqrt_product_against_eigen_of_product():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((8, 8)), rng.standard_normal((8, 8))
+    s1, s2 = a @ a.T, b @ b.T
+    want = np.sum(np.sqrt(np.linalg.eigvals(s1 @ s2).real))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(float(trace_sqrt_product(s1, s2)), want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n1,n2,d", [(10, 12, 64), (7, 7, 32), (200, 150, 16)])
+def test_feature_path_equals_covariance_path(n1, n2, d):
+    rng = np.random.default_rng(n1)
+    f1, f2 = rng.standard_normal((n1, d)), rng.standard_normal((n2, d)) * 0.7 + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fast = float(frechet_distance_from_features(f1, f2, x64=True))
+    full = float(frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False), x64=True))
+    np.testing.assert_allclose(fast, full, rtol=1e-9)
+
+
+def test_rank_deficient_is_finite_and_warns():
+    rng = np.random.default_rng(1)
+    f1, f2 = rng.standard_normal((5, 64)), rng.standard_normal((6, 64))
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)  # rank 4 and 5 of 64
+    for x64 in (False, True):
+        v = frechet_distance(f1.mean(0), s1, f2.mean(0), s2, x64=x64)
+        assert np.isfinite(float(v)) and not np.iscomplexobj(np.asarray(v)) and float(v) > 0
+    with pytest.warns(RuntimeWarning, match="full-rank covariance needs at least 65"):
+        v = frechet_distance_from_features(f1, f2)
+    assert np.isfinite(float(v))
+    # exactly singular: all-zero covariances still give ||mu1 - mu2||^2
+    z = np.zeros((64, 64))
+    np.testing.assert_allclose(float(frechet_distance(np.ones(64), z, np.zeros(64), z)), 64.0, rtol=1e-6)
+
+
+def test_identical_distributions_near_zero():
+    mu1, s1, _, _, _ = _case("d64")
+    v = float(frechet_distance(mu1, s1, mu1, s1, x64=True))
+    assert abs(v) < 1e-9 * np.trace(s1)
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(ValueError, match="mu2"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="sigma1"):
+        frechet_distance(np.zeros(3), np.zeros(3), np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match="same feature dim"):
+        frechet_distance_from_features(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        frechet_distance_from_features(np.zeros((1, 3)), np.zeros((5, 3)))
