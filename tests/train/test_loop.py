@@ -79,3 +79,18 @@ def test_data_parallel_fit_matches_single_device(tmp_path):
                   data_parallel=True)
     np.testing.assert_allclose(out8.params["w"], out1.params["w"], rtol=1e-5, atol=1e-6)
     assert int(out8.step) == 3
+
+
+def test_tensorboard_is_optional(tmp_path):
+    import importlib.util
+
+    from jaxvision.train import MetricsWriter
+
+    if importlib.util.find_spec("tensorboardX") is not None:
+        w = MetricsWriter(str(tmp_path), tensorboard=True)
+        w.write(1, "train", {"loss": 1.0})
+        w.close()
+        assert (tmp_path / "tensorboard").is_dir()
+    else:
+        with pytest.raises(ImportError, match="tensorboardX"):
+            MetricsWriter(str(tmp_path), tensorboard=True)
