@@ -115,6 +115,14 @@ class CheckpointManager:
             raise CheckpointError(f"no checkpoint in {self.directory}")
         return self._read_meta(step)
 
+    def config_changes(self, step: int | None = None) -> dict[str, tuple]:
+        """Config keys whose stored value (at ``step``, default latest) differs from this run's: {key: (old, new)}."""
+        if (self.latest_step() if step is None else step) is None or not isinstance(self.config, dict):
+            return {}
+        old = self.metadata(step).get("config") or {}
+        keys = set(old) | set(self.config)
+        return {k: (old.get(k), self.config.get(k)) for k in sorted(keys) if old.get(k) != self.config.get(k)}
+
     # -- save / restore ---------------------------------------------------------------------------------------
 
     def should_save(self, step: int) -> bool:
