@@ -151,7 +151,7 @@ def balanced_sample(key, matches, num_samples: int, positive_fraction: float):
       ``(pos_mask, neg_mask)``: bool ``[A]`` each, disjoint, with ``pos.sum() + neg.sum() <= num_samples``.
     """
     check_rank("matches", matches, 1, "[A] int match codes")
-    if not isinstance(num_samples, int) or num_samples <= 0:
+    if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
         raise ValueError(f"num_samples: expected a static int > 0, got {num_samples!r}")
     if not 0.0 <= positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction: expected a float in [0, 1], got {positive_fraction!r}")
@@ -216,7 +216,8 @@ def hard_negative_mask(neg_loss, pos_mask, ratio: float = 3, valid=None):
     if _is_concrete(ratio):
         check_positive("ratio", ratio, allow_zero=True)
     valid = jnp.ones(jnp.shape(pos_mask), bool) if valid is None else jnp.asarray(valid).astype(bool)
-    return _hard_negative_mask(jnp.asarray(neg_loss), jnp.asarray(pos_mask).astype(bool), valid, jnp.asarray(ratio, jnp.float32))
+    pos_mask = jnp.asarray(pos_mask).astype(bool)
+    return _hard_negative_mask(jnp.asarray(neg_loss), pos_mask, valid, jnp.asarray(ratio, jnp.float32))
 
 
 def _sortable_bits(x):

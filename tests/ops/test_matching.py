@@ -206,6 +206,24 @@ def test_matching_property_vs_reference(q, valid, thresholds, allow):
         assert s[np.argmax(iou[g])] >= g
 
 
+def test_random_matrices_against_live_torchvision():
+    """Random tie-heavy quality matrices against torchvision's Matcher / SSDMatcher (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    from torchvision.models.detection import _utils as det_utils
+
+    rng = np.random.default_rng(1)
+    for trial in range(12):
+        iou = (rng.integers(0, 8, (PAD_G - 3, 100)) / 8).astype(np.float32)  # one shape: one compile per config
+        padded, valid, real = _pad(iou, seed=trial)
+        remap = np.concatenate([real, [-2, -1]])
+        for high, low, allow in ((0.75, 0.25, True), (0.5, 0.375, False)):
+            want = det_utils.Matcher(high, low, allow)(torch.from_numpy(iou)).numpy()
+            got = np.asarray(match_boxes(padded, valid, high, low, allow))[:100]
+            np.testing.assert_array_equal(got, remap[want])
+        want = det_utils.SSDMatcher(0.5)(torch.from_numpy(iou)).numpy()
+        np.testing.assert_array_equal(np.asarray(ssd_match(padded, valid, 0.5))[:100], remap[want])
+
+
 # ---------------------------------------------------------------- balanced sampler
 
 def _codes(rng, a, p_pos=0.1, p_ignore=0.2):
@@ -267,6 +285,8 @@ def test_balanced_sample_edge_cases():
     few_pos[:2] = 0
     pos, neg = balanced_sample(key, few_pos, 8, 0.5)
     assert np.asarray(pos).sum() == 2 and np.asarray(neg).sum() == 6  # negatives fill the gap
+    pos, neg = balanced_sample(key, few_pos, np.int64(10), 0.25)  # int(10 * 0.25) = 2 positives, as torch
+    assert np.asarray(pos).sum() == 2 and np.asarray(neg).sum() == 8
     pos, neg = balanced_sample(key, np.zeros(0, np.int32), 8, 0.5)
     assert pos.shape == (0,) and neg.shape == (0,)
 
@@ -330,6 +350,7 @@ def test_hard_negative_extreme_values():
     (lambda: ssd_match(np.zeros((2, 3, 4)), None), r"iou: expected \[G, A\]"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros((2, 3)), 8, 0.5), r"matches: expected \[A\]"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 0, 0.5), "num_samples: expected a static int > 0"),
+    (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 8.0, 0.5), "num_samples: expected a static int > 0"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 8, 1.5), r"positive_fraction: expected a float in"),
     (lambda: hard_negative_mask(np.zeros(4), np.zeros(5, bool)), "neg_loss and pos_mask: expected equal shapes"),
     (lambda: hard_negative_mask(np.zeros((2, 4)), np.zeros((2, 4), bool)), r"neg_loss: expected \[A\] float"),
