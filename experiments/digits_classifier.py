@@ -32,7 +32,7 @@ NAME = "digits_classifier"
 class Config:
     size: int = 16                    # digits resized to size x size (8, 16 or 32)
     batch_size: int = 64
-    num_steps: int = 800
+    num_steps: int = 500
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
@@ -43,8 +43,8 @@ class Config:
     seed: int = 0
     data_parallel: bool = False       # pmap over all local devices (batch_size must divide evenly)
     log_every: int = 50
-    eval_every: int = 400
-    checkpoint_every: int = 400
+    eval_every: int = 250
+    checkpoint_every: int = 250
     keep: int = 3
     progress: bool = True
 

@@ -118,3 +118,11 @@ def test_train_eval_and_refusals(tmp_path, capsys):
     after = {f: os.path.getmtime(os.path.join(workdir, f)) for f in _files(workdir)}
     assert after.keys() == before.keys()
     assert all(after[f] == before[f] for f in after if not f.endswith("meta/metadata"))
+
+
+def test_list_reports_a_broken_experiment_without_hiding_others(monkeypatch, capsys):
+    real = experiments._candidates
+    monkeypatch.setattr(experiments, "_candidates", lambda: sorted(real() + ["fake_exp", "broken_exp_zz"]))
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "broken_exp_zz" in out and "cannot be imported" in out and "fake_exp" in out

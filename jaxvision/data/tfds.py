@@ -99,7 +99,16 @@ def open_source(name: str, split: str, data_dir: str | None = None, download: bo
         import tensorflow_datasets as tfds
     except ImportError as e:
         raise ImportError(f"data set {name!r} needs tensorflow-datasets (pip install tensorflow-datasets)") from e
-    return tfds.data_source(name, split=SPLIT_ALIASES.get(split, split), data_dir=data_dir, download=download)
+    try:
+        return tfds.data_source(name, split=SPLIT_ALIASES.get(split, split), data_dir=data_dir, download=download)
+    except Exception as e:
+        if download:
+            raise
+        where = data_dir or "~/tensorflow_datasets"
+        raise FileNotFoundError(
+            f"TFDS data set {name!r} (split {split!r}) is not prepared in {where} ({type(e).__name__}: "
+            f"{str(e)[:200]}); prepare it once with jaxvision.data.load({name!r}, ..., download=True), which needs "
+            "TensorFlow: pip install 'jaxvision[tfds]'") from None
 
 
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, name: str,
@@ -138,7 +147,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     else:
         raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES}, got {name!r}")
 
-    def make_batch(idx, rng):
+    def make_batch(idx, rngs):
         examples = [convert(source[int(i)]) for i in idx]
         return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 

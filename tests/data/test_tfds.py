@@ -77,3 +77,8 @@ def test_coco_mock():
     with _mock(3):
         b = load("coco/2017", "val", 2, image_size=32).batch(0)
     assert b["boxes"].shape == (2, 100, 4)
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        load("mnist", "train", 4, data_dir=str(tmp_path))
