@@ -7,7 +7,7 @@ from det_synth import synthetic_batch, train_steps
 
 from jaxvision.models.detection import yolo
 
-LOGIT = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731  inverse sigmoid
+LOGIT = lambda p: np.log(np.clip(p, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(p, 1e-6, 1 - 1e-6))  # noqa: E731
 
 
 def _raw_for(boxes_xyxy, labels, s=4, nb=2, c=3, size=32, conf=0.999, other_conf=0.1):
