@@ -63,7 +63,7 @@ def _launch(tmp_path, num_steps):
     outs = []
     for p in procs:
         try:
-            outs.append(p.communicate(timeout=240)[0])
+            outs.append(p.communicate(timeout=540)[0])  # generous: CI machines may be loaded
         except subprocess.TimeoutExpired:
             for q in procs:
                 q.kill()
