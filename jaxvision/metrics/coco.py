@@ -2,9 +2,15 @@
 
 Pipeline: parse the JSON-like inputs into arrays (:mod:`coco_io`); sort detections per (image, category) by score
 (stable) and keep the first ``max(max_dets)``; compute IoU for every detection/GT combination of the same
-(image, category) with pycocotools' float64 formula; run the greedy matching as a jit-compiled scan over the
-pairs that can match at all (:mod:`detection_matching`); accumulate PR curves with one global sort
-(:mod:`coco_accumulate`).
+(image, category) with pycocotools' float64 formula (not ``jaxvision.ops.box_iou``: pycocotools takes areas as
+``w * h`` of the xywh box while ``box_iou`` recomputes them from xyxy corners, which can differ in the last bit
+and flip an IoU sitting exactly on a threshold); run the greedy matching as one jit-compiled fixed-point program
+over the (detection, GT) edges that can match at all (:mod:`detection_matching`); accumulate PR curves with one
+global sort (:mod:`coco_accumulate`).
+
+IoU thresholds are compared in float64 exactly as pycocotools does: e.g. an IoU of exactly 3/5 does *not* pass
+``linspace(.5, .95, 10)[2] == 0.6000000000000001``. Only the precision envelope uses offsets that can round in
+the 13th digit; every other number is bit-identical to pycocotools in the tests.
 
 ``max_dets`` other than ``(1, 10, 100)``: pycocotools hard-codes ``maxDets=100`` for the headline AP (stats[0])
 and uses ``maxDets[2]`` for stats 1-5 and 8-11. Here those stats use the largest ``max_dets`` value, stats[6]
@@ -186,6 +192,10 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
     Returns:
       :class:`CocoResult`. Errors in the inputs raise ``ValueError`` naming the record and field
       (see :mod:`jaxvision.metrics.coco_io` for where this differs from pycocotools).
+
+    The first call in a process compiles the matching program (one program per power-of-two problem size, well
+    under a second on an idle core); JAX's persistent compilation cache (``jax_compilation_cache_dir``) can keep
+    it across processes.
     """
     gt = load_ground_truth(ground_truth)
     dt = load_detections(detections, gt)

@@ -93,11 +93,12 @@ def accumulate(res: dict, num_k: int, iou_thresholds, recall_thresholds, max_det
     # suffix max within (row, category): padded per row, categories kept apart by offsets 2 * (K - 1 - k)
     row_start = np.concatenate([[0], np.cumsum(n_tp.sum(1))[:-1]])
     width = int(n_tp.sum(1).max()) if rows and len(i) else 0
-    col = np.arange(len(i)) - row_start[row]
+    width = max(width, 1)
+    col = width - 1 - (np.arange(len(i)) - row_start[row])  # reversed columns: the suffix max is a prefix max
     offset = 2.0 * (num_k - 1 - tcat)
-    env = np.full((rows, max(width, 1)), -np.inf)
+    env = np.full((rows, width), -np.inf)
     env[row, col] = pr + offset
-    env = np.maximum.accumulate(env[:, ::-1], axis=1)[:, ::-1]
+    np.maximum.accumulate(env, axis=1, out=env)
     env_tp = env[row, col] - offset if len(i) else np.zeros(1)  # envelope at each TP
     # read the envelope at the recall thresholds
     jr = recall_rank(np.maximum(npig, 1), np.asarray(recall_thresholds, np.float64))  # [A, K, R]

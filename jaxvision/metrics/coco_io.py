@@ -13,7 +13,8 @@ Differences from pycocotools, on purpose (each raises ``ValueError`` naming the 
 
 As in pycocotools, ground-truth annotations whose image or category is not listed in ``images`` /
 ``categories`` are dropped, detection ids are ``1..N`` in list order, detection area is ``w * h`` and
-detections are never crowd. Ids must be integers.
+detections are never crowd, and a ground-truth ``ignore`` field is not used (pycocotools overwrites it with
+``iscrowd``). Ids must be integers.
 """
 from __future__ import annotations
 

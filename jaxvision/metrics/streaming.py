@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxvision.metrics.coco import CocoResult, evaluate_coco_arrays
 from jaxvision.metrics.coco_io import CocoDetections, CocoGroundTruth, load_json
-from jaxvision.metrics.voc import VocResult, _valid_mask, voc_ap_from_matches, voc_match
+from jaxvision.metrics.voc import VocResult, _valid_mask, match_float64, voc_ap_from_matches
 
 __all__ = ["DetectionEvaluator", "to_coco_results", "from_coco_results"]
 
@@ -103,26 +103,26 @@ class DetectionEvaluator:
         self._batches, self._voc, self._num_images = [], [], 0
         self._npos = np.zeros(self.num_classes, np.int64)
 
-    def update(self, pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, pred_valid=None, gt_mask=None,
+    def update(self, pred_boxes, pred_scores, pred_labels, pred_valid, gt_boxes, gt_labels, gt_mask=None,
                gt_difficult=None, gt_crowd=None, gt_area=None) -> None:
         """Add one batch.
 
         Args:
           pred_boxes: ``[B, D, 4]`` float xyxy pixels. pred_scores: ``[B, D]``. pred_labels: ``[B, D]`` int.
+          pred_valid: ``[B, D]`` bool, ``[B]`` int counts (``Detections.num_valid``), or None (all valid).
           gt_boxes: ``[B, G, 4]`` float xyxy pixels. gt_labels: ``[B, G]`` int (-1 = padding).
-          pred_valid: ``[B, D]`` bool or ``[B]`` int counts (``Detections.num_valid``); default all valid.
           gt_mask: ``[B, G]`` bool; default ``gt_labels >= 0``.
           gt_difficult: ``[B, G]`` bool (VOC). gt_crowd: ``[B, G]`` bool (COCO iscrowd).
           gt_area: ``[B, G]`` float (COCO 'area'; default box area).
         """
-        pb = np.asarray(pred_boxes, np.float32)
-        gb = np.asarray(gt_boxes, np.float32)
+        pb = np.asarray(pred_boxes, np.float64)
+        gb = np.asarray(gt_boxes, np.float64)
         if pb.ndim != 3 or pb.shape[-1] != 4:
             raise ValueError(f"pred_boxes: expected [B, D, 4], got {pb.shape}")
         if gb.ndim != 3 or gb.shape[-1] != 4 or gb.shape[0] != pb.shape[0]:
             raise ValueError(f"gt_boxes: expected [{pb.shape[0]}, G, 4], got {gb.shape}")
         b, d, g = pb.shape[0], pb.shape[1], gb.shape[1]
-        ps, pl, gl = np.asarray(pred_scores, np.float32), np.asarray(pred_labels), np.asarray(gt_labels)
+        ps, pl, gl = np.asarray(pred_scores, np.float64), np.asarray(pred_labels), np.asarray(gt_labels)
         for name, x, shp in (("pred_scores", ps, (b, d)), ("pred_labels", pl, (b, d)), ("gt_labels", gl, (b, g))):
             if x.shape != shp:
                 raise ValueError(f"{name}: expected shape {list(shp)}, got {x.shape}")
@@ -135,10 +135,9 @@ class DetectionEvaluator:
             raise ValueError("pred_boxes/pred_scores/gt_boxes: expected finite values in valid entries")
         if self.kind == "voc":
             if d and g:
-                tp, fp = voc_match(pb, ps, pl.astype(np.int32), pv, gb, gl.astype(np.int32), gm, diff,
-                                   self.voc_options["iou_threshold"], strict=self.voc_options["strict"],
-                                   plus_one=self.voc_options["plus_one"])
-                tp, fp = np.asarray(tp)[pv], np.asarray(fp)[pv]
+                tp, fp = match_float64(pb, ps, pl, pv, gb, gl, gm, diff, self.voc_options["iou_threshold"],
+                                       self.voc_options["strict"], self.voc_options["plus_one"])
+                tp, fp = tp[pv], fp[pv]
             else:
                 tp, fp = np.zeros(int(pv.sum()), bool), np.ones(int(pv.sum()), bool)
             self._voc.append((ps[pv], pl[pv], tp, fp))

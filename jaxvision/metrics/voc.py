@@ -24,7 +24,7 @@ from jaxvision._checks import check_choice, check_last_dim, check_rank
 from jaxvision.metrics.average_precision import average_precision
 from jaxvision.ops import box_iou
 
-__all__ = ["evaluate_voc", "voc_match", "VocResult", "voc_ap_from_matches"]
+__all__ = ["evaluate_voc", "voc_match", "match_float64", "VocResult", "voc_ap_from_matches"]
 
 
 def _iou_plus_one(boxes1, boxes2):
@@ -80,6 +80,18 @@ def voc_match(pred_boxes, pred_scores, pred_labels, pred_valid, gt_boxes, gt_lab
     fn = partial(_match_image, threshold=iou_threshold, strict=strict, plus_one=plus_one)
     return jax.vmap(fn)(pred_boxes, pred_scores, pred_labels, pred_valid, gt_boxes, gt_labels, gt_valid,
                         gt_difficult)
+
+
+def match_float64(pred_boxes, pred_scores, pred_labels, pred_valid, gt_boxes, gt_labels, gt_valid, gt_difficult,
+                  iou_threshold=0.5, strict=False, plus_one=False):
+    """:func:`voc_match` on host arrays in float64 (like the devkit's numpy), returning numpy ``(tp, fp)``."""
+    with jax.enable_x64(True):
+        tp, fp = voc_match(np.asarray(pred_boxes, np.float64), np.asarray(pred_scores, np.float64),
+                           np.asarray(pred_labels, np.int32), np.asarray(pred_valid, bool),
+                           np.asarray(gt_boxes, np.float64), np.asarray(gt_labels, np.int32),
+                           np.asarray(gt_valid, bool), np.asarray(gt_difficult, bool), float(iou_threshold),
+                           strict=strict, plus_one=plus_one)
+        return np.asarray(tp), np.asarray(fp)
 
 
 @dataclass
@@ -145,11 +157,11 @@ def _valid_mask(name, valid, shape):
 
 def _pad1(boxes, scores, labels, valid, extra=None):
     """Give a zero-size box axis one invalid entry, so the matching program has a non-empty GT/detection axis."""
-    boxes = np.asarray(boxes, np.float32)
+    boxes = np.asarray(boxes, np.float64)
     if boxes.shape[1] > 0:
         return (boxes, scores, labels, valid) if extra is None else (boxes, scores, labels, valid, extra)
     b = boxes.shape[0]
-    out = (np.zeros((b, 1, 4), np.float32), np.zeros((b, 1), np.float32), np.full((b, 1), -1, np.int32),
+    out = (np.zeros((b, 1, 4), np.float64), np.zeros((b, 1), np.float64), np.full((b, 1), -1, np.int32),
            np.zeros((b, 1), bool))
     return out if extra is None else out + (np.zeros((b, 1), bool),)
 
@@ -201,11 +213,9 @@ def evaluate_voc(pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels, gt_d
             raise ValueError(f"{name}: expected finite values in valid entries")
     pred_boxes, pred_scores, pb_labels, pb_valid = _pad1(pred_boxes, pred_scores, pred_labels, pred_valid)
     gt_boxes_p, _, gt_labels_p, gt_valid_p, difficult_p = _pad1(gt_boxes, None, gt_labels, gt_valid, difficult)
-    tp, fp = voc_match(jnp.asarray(pred_boxes, jnp.float32), jnp.asarray(pred_scores, jnp.float32),
-                       jnp.asarray(pb_labels, jnp.int32), pb_valid, jnp.asarray(gt_boxes_p, jnp.float32),
-                       jnp.asarray(gt_labels_p, jnp.int32), gt_valid_p, difficult_p, iou_threshold,
-                       strict=strict, plus_one=plus_one)
-    tp, fp = np.asarray(tp)[:, :d], np.asarray(fp)[:, :d]
+    tp, fp = match_float64(pred_boxes, pred_scores, pb_labels, pb_valid, gt_boxes_p, gt_labels_p, gt_valid_p,
+                           difficult_p, iou_threshold, strict, plus_one)
+    tp, fp = tp[:, :d], fp[:, :d]
     pred_scores = np.asarray(pred_scores)[:, :d]
     pos = gt_valid & ~difficult
     npos = np.bincount(gt_labels[pos].astype(np.int64), minlength=num_classes)[:num_classes]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import jax
 import numpy as np
 
 from jaxvision.train import parallel
-from jaxvision.train.checkpoint import CheckpointManager
+from jaxvision.train.checkpoint import CheckpointError, CheckpointManager
 from jaxvision.train.metrics import MetricsWriter
 
 
@@ -60,11 +61,13 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
         only at the end) and at the end; results are logged with split 'eval'.
       checkpoint_every, keep: checkpoint cadence and retention (a checkpoint is always written at the end).
       log_every: steps between 'train' records (mean metrics over the interval, steps_per_sec).
-      resume: restore the latest checkpoint of ``workdir`` first (default).
+      resume: restore the latest checkpoint of ``workdir`` first (default); with False a workdir that already
+        holds checkpoints is refused (CheckpointError) instead of being overwritten.
       data_parallel: replicate the state on all local devices and pmap the step.
       progress: show a tqdm progress bar (stderr).
       tensorboard: also log to TensorBoard (needs tensorboardX).
-      hooks: callables ``hook(step, state)`` run after every step (e.g. to save sample images).
+      hooks: callables ``hook(step, state)`` run after every step, its logging and checkpointing (e.g. to save
+        sample images); ``state`` is replicated if ``data_parallel``.
 
     Returns:
       ``(state, summary)``: the final (unreplicated) state and a dict with the last train metrics and, if
@@ -79,6 +82,15 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
     ckpt = CheckpointManager(workdir, experiment, config, every=checkpoint_every, keep=keep)
     if resume:
         state = ckpt.restore(state)
+        changes = ckpt.config_changes()
+        if changes:
+            warnings.warn(f"resuming {experiment} in {workdir} with a changed config: " + ", ".join(
+                f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in changes.items())), stacklevel=2)
+    elif ckpt.latest_step() is not None:
+        latest = ckpt.latest_step()
+        ckpt.close()
+        raise CheckpointError(f"workdir {workdir} already holds checkpoints (latest step {latest}) and "
+                              "resume=False would overwrite them; choose another workdir")
     start = int(jax.device_get(state.step))
     writer = MetricsWriter(workdir, resume_step=start, tensorboard=tensorboard)
     n_batches = len(train_data)
@@ -127,8 +139,6 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
             done = step + 1
             pending.append((done, metrics["loss"]))
             buffer.append(metrics)
-            for hook in hooks:
-                hook(done, dstate)
             bar.update(1)
             if done % log_every == 0 or done == num_steps:
                 check_finite()
@@ -146,6 +156,8 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
                 check_finite()
                 if ckpt.save(host_state(dstate), force=True):
                     last_ckpt = done
+            for hook in hooks:
+                hook(done, dstate)
         check_finite()
         if start >= num_steps:  # nothing to train: make sure the final state is on disk
             ckpt.save(host_state(dstate), force=True)

@@ -1,6 +1,8 @@
 """evaluate_coco == pycocotools COCOeval (bbox): 12 stats, precision [T,R,K,A,M], recall [T,K,A,M] to 1e-6."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coco_reference import assert_same, pycoco_eval
 from coco_synth import make_coco
@@ -85,3 +87,41 @@ def test_custom_parameters_match_pycocotools():
     p = ours.precision[:, :, :, 0, -1]
     assert ours.stats[0] == pytest.approx(p[p > -1].mean())
     assert ours.stats[6] == pytest.approx(ours.recall[:, :, 0, 0][ours.recall[:, :, 0, 0] > -1].mean())
+
+
+def test_boundaries_degenerate_boxes_and_max_det_one():
+    rng = np.random.default_rng(5)
+    anns, dets = [], []
+    for img in range(1, 7):
+        for k, (w, h, area) in enumerate([(32, 32, 1024.0), (96, 96, 9216.0), (16, 64, 1024.0), (10, 10, 100.0),
+                                          (0, 10, 0.0), (40, 40, 1600.0)]):
+            anns.append({"id": len(anns) + 1, "image_id": img, "category_id": 1 + k % 2,
+                         "bbox": [float(5 * k), float(7 * k), float(w), float(h)], "area": area,
+                         "iscrowd": int(k == 5 and img % 2 == 0)})
+            for _ in range(3):  # identical duplicates with tied scores, exact-fit boxes, zero-width boxes
+                jitter = float(rng.choice([0, 0, 1, 4]))
+                dets.append({"image_id": img, "category_id": 1 + k % 2, "score": float(rng.choice([0.3, 0.6])),
+                             "bbox": [5.0 * k + jitter, 7.0 * k, float(w), float(h)]})
+    gt = {"images": [{"id": i} for i in range(1, 7)], "categories": [{"id": 1}, {"id": 2}], "annotations": anns}
+    assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])
+    ours = evaluate_coco(gt, dets, max_dets=(1,))
+    ev, _ = pycoco_eval(gt, dets, max_dets=[1], summarize=False)
+    assert_same(ours, ev, stats=False)
+
+
+@pytest.mark.slow
+def test_larger_random_set_matches_pycocotools():
+    gt, dets = make_coco(99, num_images=400, num_cats=20, max_gt=20, max_dets=100, integer=True, tie_frac=0.2)
+    assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), integer=st.booleans(), ties=st.sampled_from([0.0, 0.5, 1.0]),
+       crowd=st.sampled_from([0.0, 0.2, 0.6]), max_dets=st.sampled_from([3, 15, 60]))
+def test_property_tiny_sets_match_pycocotools(seed, integer, ties, crowd, max_dets):
+    gt, dets = make_coco(seed, num_images=int(seed % 5) + 1, num_cats=int(seed % 3) + 1, max_gt=6,
+                         max_dets=max_dets, crowd_frac=crowd, integer=integer, tie_frac=ties, image_size=60.0)
+    if not dets:
+        dets = [{"image_id": gt["images"][0]["id"], "category_id": gt["categories"][0]["id"],
+                 "bbox": [1.0, 1.0, 5.0, 5.0], "score": 0.5}]  # pycocotools cannot load an empty list
+    assert_same(evaluate_coco(gt, dets), pycoco_eval(gt, dets)[0])

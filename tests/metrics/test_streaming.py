@@ -81,8 +81,9 @@ def test_update_checks_shapes():
     ev = DetectionEvaluator(num_classes=2)
     b = _batches(3, n_batches=1, c=2)[0]
     with pytest.raises(ValueError, match="pred_scores"):
-        ev.update(b["pred_boxes"], b["pred_scores"][:, :2], b["pred_labels"], b["gt_boxes"], b["gt_labels"])
+        ev.update(b["pred_boxes"], b["pred_scores"][:, :2], b["pred_labels"], None, b["gt_boxes"], b["gt_labels"])
     with pytest.raises(ValueError, match="gt_boxes"):
-        ev.update(b["pred_boxes"], b["pred_scores"], b["pred_labels"], b["gt_boxes"][:2], b["gt_labels"])
+        ev.update(b["pred_boxes"], b["pred_scores"], b["pred_labels"], b["pred_valid"], b["gt_boxes"][:2],
+                  b["gt_labels"])
     with pytest.raises(ValueError, match="kind"):
         DetectionEvaluator(num_classes=2, kind="bogus")

@@ -6,6 +6,7 @@ import optax
 import pytest
 
 from jaxvision.models.gan.mlp_gan import MLPDiscriminator, MLPGenerator
+from jaxvision.train import parallel
 from jaxvision.train.gan import GANState, latent_noise, make_gan_step, validate_real
 from jaxvision.train.gan_losses import discriminator_loss, generator_loss
 
@@ -98,9 +99,9 @@ def test_multi_device_step_equals_single_device_on_concatenated_batch():
     real = _real(n_dev * 2 * 4, seed=3)  # per device: n_critic=2 x B=4
 
     def run(devices, batch, steps=3):
-        p = jax.pmap(step, axis_name="batch", devices=devices)
-        s = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(devices),) + a.shape), state)
-        x = batch.reshape((len(devices), -1) + batch.shape[1:])
+        p = jax.pmap(step, axis_name=parallel.AXIS, devices=devices)  # parallel.pmap_step on a device subset
+        s = parallel.replicate(state, devices)
+        x = parallel.shard({"x": batch}, len(devices))["x"]
         for _ in range(steps):
             s, m = p(s, x)
         return jax.tree_util.tree_map(lambda a: np.asarray(a[0]), (s, m))
