@@ -11,7 +11,7 @@ How it is computed (never an N x N matrix: 100,000 boxes peak at ~0.3 GB RSS, JA
    sorted alone, ranked by binary search and the permutation is scattered from the ranks (or, when keys tie,
    built by sorting ``rank * N + index``).
 2. Walk the sorted boxes in tiles of ``T`` (64). A tile is first checked against the boxes kept so far (a
-   compacted buffer read in ``T``-sized chunks, so the work is ~N x kept / 2 IoUs rather than N^2 / 2). Inside
+   compacted buffer read in 128-box chunks, so the work is ~N x kept / 2 IoUs rather than N^2 / 2). Inside
    the tile a ``T x T`` mask "j precedes i and IoU > threshold" is resolved by the fixed-point iteration
    ``keep = alive & ~any(mask & keep)``: its unique fixed point is the greedy answer, reached in (longest
    suppression chain + 1) steps, usually 1-3. Kept boxes are appended to the buffer.
@@ -38,6 +38,7 @@ from jax.custom_batching import custom_vmap
 from jaxvision._checks import check_choice, check_rank, check_same_leading
 
 TILE = 64  # boxes per tile (T x T masks); small tiles waste less work, large ones run fewer loop steps
+CHUNK = 128  # kept boxes compared with a tile per step (T x CHUNK masks)
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -205,7 +206,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         alive = (start + iota_t)[None, :] < n_valid[:, None]  # [B, T]
 
         # 1) against every box kept in earlier tiles, chunk by chunk (unused buffer columns are zero boxes)
-        n_chunks = (jnp.max(count) + tile - 1) // tile
+        n_chunks = (jnp.max(count) + chunk - 1) // chunk
 
         def chunk_cond(c_alive):
             c, alive = c_alive
@@ -213,7 +214,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
 
         def chunk_body(c_alive):
             c, alive = c_alive
-            kb = lax.dynamic_slice(kept, (0, 0, c * tile), (batch, rows, tile))
+            kb = lax.dynamic_slice(kept, (0, 0, c * chunk), (batch, rows, chunk))
             return c + 1, alive & ~jnp.any(_pair_mask(kb, tb, thr, with_class), axis=1)
 
         _, alive = lax.while_loop(chunk_cond, chunk_body, (jnp.int32(0), alive))
@@ -232,7 +233,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         # inclusive cumsum of keep as a fused masked reduction: a dot would go to Eigen's thread pool, and
         # cross-thread hand-offs for a 64-element product cost more than the product on a busy machine
         prefix = jnp.sum(keep[:, :, None] & inclusive[None], axis=1, dtype=jnp.int32)  # [B, T]
-        pos = jnp.where(keep, count[:, None] + prefix - 1, p)  # out of range -> dropped
+        pos = jnp.where(keep, count[:, None] + prefix - 1, p_kept)  # out of range -> dropped
         kept = jax.vmap(append)(kept, pos, tb)
         return t + 1, count + prefix[:, -1], kept
 
@@ -240,7 +241,9 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         t, count = state[0], state[1]
         return (t < n_tiles) & jnp.any(count < max_keep)
 
-    init = (jnp.int32(0), jnp.zeros((batch,), jnp.int32), jnp.zeros((batch, rows, p), jnp.float32))
+    chunk = min(CHUNK, p)
+    p_kept = -(-p // chunk) * chunk  # the buffer holds whole chunks
+    init = (jnp.int32(0), jnp.zeros((batch,), jnp.int32), jnp.zeros((batch, rows, p_kept), jnp.float32))
     _, count, kept = lax.while_loop(tile_cond, tile_body, init)
     return kept, count
 
@@ -272,7 +275,7 @@ def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class):
     kept, count = _greedy_sorted(packed, n_valid, thr, n_out, tile, with_class)
     count = jnp.minimum(count, n_out)
     idx = lax.bitcast_convert_type(kept[:, 4], jnp.int32)  # [B, P]
-    idx = jnp.pad(idx, ((0, 0), (0, max(0, n_out - p))))[:, :n_out]
+    idx = jnp.pad(idx, ((0, 0), (0, max(0, n_out - idx.shape[1]))))[:, :n_out]
     return jnp.where(lax.iota(jnp.int32, n_out)[None] < count[:, None], idx, -1), count
 
 
