@@ -227,7 +227,14 @@ def roi_align(
             level = jnp.sum(bounds < need)  # first level >= need
             return lax.switch(level, branches, *args)
 
-    out = _chunked(body, _CHUNK, box_indices.astype(jnp.int32), y1, x1, bin_h, bin_w, grid_h, grid_w)
+    per_roi = (box_indices.astype(jnp.int32), y1, x1, bin_h, bin_w, grid_h, grid_w)
+    if sampling_ratio > 0 or k <= _CHUNK:
+        out = _chunked(body, _CHUNK, *per_roi)
+    else:
+        # Blocks of similar sample counts: sort RoIs by need, run, and put the outputs back in order.
+        order = jnp.argsort(jnp.maximum(grid_h, grid_w))  # [K]
+        out = _chunked(body, _CHUNK, *(a[order] for a in per_roi))
+        out = jnp.zeros_like(out).at[order].set(out, unique_indices=True)
     return out.astype(features.dtype)
 
 
