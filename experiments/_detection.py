@@ -107,7 +107,7 @@ def detection_metrics(res: dict, num_classes: int) -> dict:
     voc = evaluate_voc(res["boxes"], res["scores"], res["classes"], res["gt_boxes"], gt_labels,
                        pred_valid=res["num_valid"], num_classes=num_classes)
     ev = DetectionEvaluator(num_classes, kind="coco")
-    ev.update(res["boxes"], res["scores"], res["classes"], res["gt_boxes"], gt_labels, pred_valid=res["num_valid"])
+    ev.update(res["boxes"], res["scores"], res["classes"], res["num_valid"], res["gt_boxes"], gt_labels)
     coco = ev.compute()
     return {"map50_voc": float(voc.map), "coco_ap": float(coco.stats[0]), "coco_ap50": float(coco.stats[1]),
             "coco_ap75": float(coco.stats[2])}

@@ -28,14 +28,14 @@ NAME = "landmarks_shapes"
 @dataclasses.dataclass
 class Config:
     image_size: int = 64
-    width: int = 32
-    head_width: int = 64
-    batch_size: int = 32
-    num_steps: int = 1000
+    width: int = 16
+    head_width: int = 32
+    batch_size: int = 16
+    num_steps: int = 800
     learning_rate: float = 2e-3
     weight_decay: float = 5e-4
     warmup_steps: int = 50
-    num_train: int = 4096
+    num_train: int = 2048
     num_test: int = 256
     seed: int = 0
     log_every: int = 50

@@ -4,12 +4,13 @@
 
 pytorch-fid computes ``tr sqrt(S1 S2)`` with ``scipy.linalg.sqrtm`` of the non-symmetric product ``S1 S2``: a
 Schur decomposition that is slow and can return complex values ("Imaginary component") on real data. Here the
-trace comes from symmetric matrices only. With ``S1 = V diag(w) V^T`` and ``R = V diag(sqrt(w))``,
+trace comes from symmetric matrices only. For any factor ``R R^T = S1`` (Cholesky when S1 is numerically
+positive definite, else ``R = V diag(sqrt(w))`` from ``S1 = V diag(w) V^T``),
 
-    eig(S1 S2) = eig(S1^1/2 S2 S1^1/2) = eig(R^T S2 R),
+    eig(S1 S2) = eig(R^T S2 R),
 
-a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(lambda_i(R^T S2 R))``: two
-``eigh`` calls. Eigenvalues below the solver's resolution (``d * eps * max lambda``, including tiny negative ones
+a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(lambda_i(R^T S2 R))``: one
+Cholesky (or ``eigh``), two matrix products and one ``eigvalsh``. Eigenvalues below the solver's resolution (``d * eps * max lambda``, including tiny negative ones
 from round-off) are set to zero, which keeps rank-deficient covariances finite and accurate.
 
 When covariances come from features (``S = Xc^T Xc / (n - 1)``, ``Xc`` centred) and ``n < d``, the non-zero
@@ -61,9 +62,17 @@ def trace_sqrt_product(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
     Returns:
       Scalar, >= 0, in the input dtype.
     """
-    w, v = jnp.linalg.eigh(_sym(sigma1))
-    r = v * jnp.sqrt(jnp.clip(w, 0.0, None))[None, :]  # [d, d], R R^T = sigma1
-    m = _sym(r.T @ _sym(sigma2) @ r)  # [d, d] PSD, same spectrum as S1^1/2 S2 S1^1/2
+    s1, s2 = _sym(sigma1), _sym(sigma2)
+
+    def factor_eigh(s):  # any PSD matrix (rank-deficient included): R = V sqrt(max(w, 0))
+        w, v = jnp.linalg.eigh(s)
+        return v * jnp.sqrt(jnp.clip(w, 0.0, None))[None, :]
+
+    # Any R with R R^T = S1 gives eig(R^T S2 R) = eig(S1 S2). Cholesky is ~10x cheaper than eigh; it yields
+    # NaNs when S1 is not numerically positive definite, and then the eigh factor is used instead.
+    chol = jnp.linalg.cholesky(s1)
+    r = jax.lax.cond(jnp.all(jnp.isfinite(chol)), lambda s: chol, factor_eigh, s1)  # [d, d], R R^T = S1
+    m = _sym(r.T @ s2 @ r)  # [d, d] PSD, same spectrum as S1^1/2 S2 S1^1/2
     lam = jnp.linalg.eigvalsh(m)
     # Round-off leaves |noise| ~ eps * max(lam) on exactly-zero eigenvalues (rank-deficient covariances); sqrt
     # would amplify each to sqrt(eps * max): zero everything below the eigensolver's resolution instead.
