@@ -2,9 +2,15 @@
 
 Pipeline: parse the JSON-like inputs into arrays (:mod:`coco_io`); sort detections per (image, category) by score
 (stable) and keep the first ``max(max_dets)``; compute IoU for every detection/GT combination of the same
-(image, category) with pycocotools' float64 formula; run the greedy matching as a jit-compiled scan over the
-pairs that can match at all (:mod:`detection_matching`); accumulate PR curves with one global sort
-(:mod:`coco_accumulate`).
+(image, category) with pycocotools' float64 formula (not ``jaxvision.ops.box_iou``: pycocotools takes areas as
+``w * h`` of the xywh box while ``box_iou`` recomputes them from xyxy corners, which can differ in the last bit
+and flip an IoU sitting exactly on a threshold); run the greedy matching as one jit-compiled fixed-point program
+over the (detection, GT) edges that can match at all (:mod:`detection_matching`); accumulate PR curves with one
+global sort (:mod:`coco_accumulate`).
+
+IoU thresholds are compared in float64 exactly as pycocotools does: e.g. an IoU of exactly 3/5 does *not* pass
+``linspace(.5, .95, 10)[2] == 0.6000000000000001``. Only the precision envelope uses offsets that can round in
+the 13th digit; every other number is bit-identical to pycocotools in the tests.
 
 ``max_dets`` other than ``(1, 10, 100)``: pycocotools hard-codes ``maxDets=100`` for the headline AP (stats[0])
 and uses ``maxDets[2]`` for stats 1-5 and 8-11. Here those stats use the largest ``max_dets`` value, stats[6]
@@ -19,9 +25,9 @@ import numpy as np
 
 from jaxvision.metrics.coco_accumulate import accumulate
 from jaxvision.metrics.coco_io import CocoDetections, CocoGroundTruth, load_detections, load_ground_truth
-from jaxvision.metrics.detection_matching import bucket_size, match_buckets
+from jaxvision.metrics.detection_matching import match_edges
 
-__all__ = ["evaluate_coco", "CocoResult", "COCO_AREA_RANGES", "coco_iou_thresholds"]
+__all__ = ["evaluate_coco", "evaluate_coco_arrays", "CocoResult", "COCO_AREA_RANGES", "coco_iou_thresholds"]
 
 COCO_AREA_RANGES = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2),
                     "large": (96.0**2, 1e5**2)}
@@ -102,21 +108,24 @@ def _coco_iou(dbox, gbox, crowd):
 def match_detections(gt: CocoGroundTruth, dt: CocoDetections, iou_thresholds, max_det, area_ranges):
     """Per-detection COCOeval matching results.
 
-    Returns a dict of arrays over the kept detections (first ``max_det`` per image/category by score):
-    ``img``, ``cat``, ``rank`` (position within its pair), ``score``, ``matched`` [A, T] bool (matched a GT with
-    nonzero id), ``ignored`` [A, T] bool (pycocotools dtIgnore), and ``gt_ignore`` [A, Ng] bool with ``gt_cat``.
+    Returns a dict over the kept detections (first ``max_det`` per image/category by score, pair-major order):
+    ``img``, ``cat``, ``rank`` (position within its pair), ``score`` [N]; ``out_range`` [A, N] (detection area
+    outside the area range); ``act`` [Ni] indices of the detections that reach the lowest IoU threshold with
+    some GT, with ``matched`` [A, T, Ni] (matched a GT whose id is nonzero) and ``ignored`` [A, T, Ni]
+    (pycocotools dtIgnore; for all other detections dtIgnore = ``out_range``); ``gt_ignore`` [A, Ng] and
+    ``gt_cat`` [Ng].
     """
     num_k = len(gt.category_ids)
     lo = np.array([r[0] for r in area_ranges], np.float64)[:, None]
     hi = np.array([r[1] for r in area_ranges], np.float64)[:, None]
     # detections: pair-major, score descending, stable; keep the first max_det of each pair
     d_pair = dt.img * num_k + dt.cat
-    order = np.lexsort((np.arange(len(d_pair)), -dt.score, d_pair))
+    order = np.lexsort((-dt.score, d_pair))
     d_pair = d_pair[order]
     _, rank = _pair_layout(d_pair)
-    order = order[rank < max_det]
-    d_pair, rank = d_pair[rank < max_det], rank[rank < max_det]
-    dbox, dscore = dt.bbox[order], dt.score[order]
+    kept = rank < max_det
+    order, d_pair, rank = order[kept], d_pair[kept], rank[kept]
+    dbox = dt.bbox[order]
     # ground truth: pair-major, original order within a pair
     g_pair = gt.img * num_k + gt.cat
     g_order = np.argsort(g_pair, kind="stable")
@@ -124,38 +133,24 @@ def match_detections(gt: CocoGroundTruth, dt: CocoDetections, iou_thresholds, ma
     garea, gid, gcat = gt.area[g_order], gt.ann_id[g_order], gt.cat[g_order]
     g_ignore = gcrowd[None] | (garea[None] < lo) | (garea[None] > hi)  # [A, Ng]
     thr = np.minimum(np.asarray(iou_thresholds, np.float64), 1 - 1e-10)
-    # IoU of every combination; only those reaching the lowest threshold can ever match
+    # IoU of every same-pair combination; only those reaching the lowest threshold can ever match
     rows, cols = _combinations(d_pair, g_pair)
     iou = _coco_iou(dbox[rows], gbox[cols], gcrowd[cols])
     hit = iou >= thr.min()
     rows, cols, iou = rows[hit], cols[hit], iou[hit]
-    d_act, g_act = np.unique(rows), np.unique(cols)
-    num_a, num_t = len(area_ranges), len(thr)
-    match = np.full((num_a, num_t, len(d_pair)), -1, np.int64)
-    if len(d_act):
-        d_new = np.full(len(d_pair), -1, np.int64)
-        d_new[d_act] = np.arange(len(d_act))
-        g_new = np.full(len(g_pair), -1, np.int64)
-        g_new[g_act] = np.arange(len(g_act))
-        pairs, pair_of_d = np.unique(d_pair[d_act], return_inverse=True)
-        pair_of_g = np.searchsorted(pairs, g_pair[g_act])
-        _, d_slot = _pair_layout(pair_of_d)
-        _, g_slot = _pair_layout(pair_of_g)
-        n_d = np.bincount(pair_of_d, minlength=len(pairs))
-        n_g = np.bincount(pair_of_g, minlength=len(pairs))
-        sizes = bucket_size(np.maximum(n_d, n_g))
-        m = match_buckets(pair_of_d, d_slot, pair_of_g, g_slot, d_new[rows], g_new[cols], iou, sizes,
-                          gcrowd[g_act], g_ignore[:, g_act], thr)
-        match[:, :, d_act] = np.where(m >= 0, g_act[np.maximum(m, 0)], -1)
-    has = match >= 0
-    mg = np.maximum(match, 0)
+    act, edge_det = np.unique(rows, return_inverse=True)
+    g_act, edge_gt = np.unique(cols, return_inverse=True)
+    m = match_edges(edge_det, edge_gt, iou, rank[act], gcrowd[g_act], g_ignore[:, g_act], thr)  # [A, T, Ni]
+    has = m >= 0
+    mg = g_act[np.maximum(m, 0)] if len(g_act) else np.zeros(m.shape, np.int64)
     matched = has & (gid[mg] != 0)  # pycocotools stores the GT id; id 0 reads as "unmatched"
-    ign_gt = has & g_ignore[np.arange(num_a)[:, None, None], mg] if len(g_pair) else has
+    num_a = len(area_ranges)
+    ign_gt = has & g_ignore[np.arange(num_a)[:, None, None], mg] if len(g_act) else has
     darea = dbox[:, 2] * dbox[:, 3]
-    out_range = (darea[None] < lo) | (darea[None] > hi)  # [A, Nd]
-    ignored = ign_gt | (~matched & out_range[:, None, :])
-    return dict(img=dt.img[order], cat=dt.cat[order], rank=rank, score=dscore, matched=matched,
-                ignored=ignored, gt_ignore=g_ignore, gt_cat=gcat)
+    out_range = (darea[None] < lo) | (darea[None] > hi)  # [A, N]
+    ignored = ign_gt | (~matched & out_range[:, None, act])
+    return dict(img=dt.img[order], cat=dt.cat[order], rank=rank, score=dt.score[order], out_range=out_range,
+                act=act, matched=matched, ignored=ignored, gt_ignore=g_ignore, gt_cat=gcat)
 
 
 def _summarize(precision, recall, thresholds, labels, max_dets):
@@ -197,7 +192,20 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
     Returns:
       :class:`CocoResult`. Errors in the inputs raise ``ValueError`` naming the record and field
       (see :mod:`jaxvision.metrics.coco_io` for where this differs from pycocotools).
+
+    The first call in a process compiles the matching program (one program per power-of-two problem size, well
+    under a second on an idle core); JAX's persistent compilation cache (``jax_compilation_cache_dir``) can keep
+    it across processes.
     """
+    gt = load_ground_truth(ground_truth)
+    dt = load_detections(detections, gt)
+    return evaluate_coco_arrays(gt, dt, iou_thresholds, max_dets, area_ranges)
+
+
+def evaluate_coco_arrays(gt: CocoGroundTruth, dt: CocoDetections, iou_thresholds=None, max_dets=(1, 10, 100),
+                         area_ranges=None) -> CocoResult:
+    """:func:`evaluate_coco` on already-parsed arrays (see :mod:`jaxvision.metrics.coco_io`), e.g. from the
+    streaming evaluator. Arguments as in :func:`evaluate_coco`."""
     thresholds = coco_iou_thresholds() if iou_thresholds is None else np.asarray(iou_thresholds, np.float64)
     if thresholds.ndim != 1 or thresholds.size == 0 or not ((thresholds > 0) & (thresholds <= 1)).all():
         raise ValueError(f"iou_thresholds: expected a non-empty 1-D sequence in (0, 1], got {iou_thresholds!r}")
@@ -208,8 +216,6 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
     if not area_ranges or any(len(tuple(v)) != 2 for v in area_ranges.values()):
         raise ValueError(f"area_ranges: expected a mapping label -> (min, max), got {area_ranges!r}")
     labels, ranges = tuple(area_ranges), [tuple(map(float, v)) for v in area_ranges.values()]
-    gt = load_ground_truth(ground_truth)
-    dt = load_detections(detections, gt)
     res = match_detections(gt, dt, thresholds, max_dets[-1], ranges)
     precision, recall = accumulate(res, len(gt.category_ids), thresholds, RECALL_THRESHOLDS, max_dets)
     stats, lines = _summarize(precision, recall, thresholds, labels, max_dets)

@@ -13,13 +13,15 @@ Differences from pycocotools, on purpose (each raises ``ValueError`` naming the 
 
 As in pycocotools, ground-truth annotations whose image or category is not listed in ``images`` /
 ``categories`` are dropped, detection ids are ``1..N`` in list order, detection area is ``w * h`` and
-detections are never crowd. Ids must be integers.
+detections are never crowd, and a ground-truth ``ignore`` field is not used (pycocotools overwrites it with
+``iscrowd``). Ids must be integers.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -52,7 +54,7 @@ def _is_int(v):
 
 
 def _is_number(v):
-    if isinstance(v, (bool, str)) or not isinstance(v, (int, float, np.number)):
+    if isinstance(v, str) or not isinstance(v, (int, float, np.number)):
         return "expected a number"
     return None if np.isfinite(v) else "expected a finite number"
 
@@ -69,9 +71,9 @@ def _is_box(v):
 
 def _ints(records, what, field):
     try:
-        out = np.array([r[field] for r in records], dtype=np.int64)
-        if out.ndim == 1 and len(out) == len(records):
-            return out
+        out = np.array(list(map(itemgetter(field), records)))
+        if out.ndim == 1 and out.dtype.kind in "iu":
+            return out.astype(np.int64)
     except (KeyError, TypeError, ValueError, OverflowError):
         pass
     _locate(records, what, field, _is_int)
@@ -80,12 +82,14 @@ def _ints(records, what, field):
 def _floats(records, what, field, default=None):
     try:
         if default is None:
-            vals = [r[field] for r in records]
+            vals = list(map(itemgetter(field), records))
         else:
             vals = [r.get(field, default) for r in records]
-        out = np.array(vals, dtype=np.float64)
-        if out.ndim == 1 and np.isfinite(out).all():
-            return out
+        out = np.array(vals)
+        if out.ndim == 1 and out.dtype.kind in "fiub":
+            out = out.astype(np.float64)
+            if np.isfinite(out).all():
+                return out
     except (KeyError, TypeError, ValueError, AttributeError):
         pass
     _locate(records, what, field, _is_number)

@@ -1,4 +1,4 @@
-"""Greedy detection-to-ground-truth matching (COCOeval semantics) as a jit-compiled array program.
+"""Greedy detection-to-ground-truth matching (COCOeval semantics) as one jit-compiled array program.
 
 The per-(image, category) problem of ``pycocotools.cocoeval.COCOeval.evaluateImg`` is:
 
@@ -9,154 +9,129 @@ The per-(image, category) problem of ``pycocotools.cocoeval.COCOeval.evaluateImg
   qualifies (pycocotools sorts ignored GT last and stops at the first ignored GT once it holds a match);
 * crowd GT can be matched any number of times.
 
-Here that loop is one ``lax.scan`` over detections whose carry is the "GT taken" mask; the function for one
-(pair, area range, IoU threshold) is vmapped over thresholds, area ranges and pairs. Pairs are padded to a
-fixed ``[D, G]`` and batched into buckets of a few static shapes so that a whole data set compiles a handful of
-programs. IoUs come in as float64 (computed with pycocotools' exact formula in :mod:`jaxvision.metrics.coco`),
-and the program runs with 64-bit types enabled, so every comparison equals pycocotools' bit for bit.
+Formulation. Only (detection, GT) *edges* with IoU >= the lowest threshold can ever match, so the problem is a
+sparse bipartite graph: all pairs of all images and categories are solved at once over a flat edge list, with one
+lane per (area range, IoU threshold). The sequential greedy loop becomes a fixed-point iteration: given the
+current choice ``m`` of every detection, a GT is *claimed before* detection ``d`` if some detection of lower rank
+(earlier in visiting order) currently chooses it; every detection then re-chooses its best unclaimed candidate.
+After ``k`` rounds every detection of rank < ``k`` holds its greedy choice (induction on rank), and the fixed point
+is unique, so the loop (``lax.while_loop`` until nothing changes) returns exactly the greedy matching, usually in
+2-4 rounds. Each round is one scatter-min (claims) and one segment max over edges (``[E, A, T]``): every edge
+carries an int64 key ``(not ignored, exact IoU rank, GT index)`` whose maximum is pycocotools' choice. No
+per-pair padding; the edge, detection and GT axes are padded to powers of two (one compile per size class).
+
+IoUs come in as float64 (pycocotools' formula, see :mod:`jaxvision.metrics.coco`) and the program runs with
+64-bit types enabled, so every comparison equals pycocotools' bit for bit.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["greedy_match", "match_buckets", "bucket_size"]
+__all__ = ["greedy_match", "match_edges"]
 
 
-def _last_argmax(values, mask):
-    """Index of the maximum of ``values[mask]`` (ties -> the last index), or -1 if ``mask`` is empty. [G] -> []."""
-    g = values.shape[-1]
-    key = jnp.where(mask, values, -jnp.inf)
-    hit = mask & (key == jnp.max(key))
-    idx = g - 1 - jnp.argmax(hit[::-1])
-    return jnp.where(jnp.any(mask), idx, -1).astype(jnp.int32)
+def _choose(claim, edge_det, edge_gt, edge_key, edge_iou, edge_rank, edge_crowd, thresholds, num_det, gt_mask):
+    """Each detection's best unclaimed candidate GT per lane. Returns ``[Nd, A, T]`` GT index or -1.
+
+    ``edge_key`` orders the candidates of one detection exactly like pycocotools' loop: a non-ignored GT beats
+    an ignored one, then the higher IoU wins, then the later GT; so one segment max picks the choice.
+    """
+    blocked = ~edge_crowd[:, None, None] & (claim[edge_gt] < edge_rank[:, None, None])  # [E, A, T]
+    cand = (edge_iou[:, None, None] >= thresholds[None, None, :]) & ~blocked  # [E, A, T]
+    key = jnp.where(cand, edge_key[:, :, None], -1)  # [E, A, T]
+    best = jax.ops.segment_max(key, edge_det, num_segments=num_det, indices_are_sorted=True)  # [Nd, A, T]
+    return jnp.where(best >= 0, best & gt_mask, -1)
 
 
-def _match_one(iou, det_valid, gt_valid, gt_crowd, gt_ignore, threshold):
-    """Greedy matching of one (pair, area range, threshold).
+@partial(jax.jit, static_argnames=("num_gt",))
+def greedy_match(edge_det, edge_gt, edge_key, edge_iou, rank, edge_crowd, thresholds, gt_mask, num_gt: int):
+    """COCOeval greedy matching over a flat edge list (all images and categories at once).
 
     Args:
-      iou: ``[D, G]`` float IoU, detections in visiting order (score-descending).
-      det_valid: ``[D]`` bool, False for padding.
-      gt_valid: ``[G]`` bool, False for padding.
-      gt_crowd: ``[G]`` bool, crowd GT (matchable repeatedly).
-      gt_ignore: ``[G]`` bool, ignored GT for this area range.
-      threshold: scalar IoU threshold (already capped at ``1 - 1e-10``).
+      edge_det: ``[E]`` int detection index of each edge, sorted ascending.
+      edge_gt: ``[E]`` int GT index of each edge, in ``[0, num_gt)``.
+      edge_key: ``[E, A]`` int64 choice key per area range:
+        ``(not ignored) << s2 | iou_rank << s1 | gt_index`` with ``iou_rank`` the exact dense rank of the IoU
+        (so ties stay ties); -1 for padding edges.
+      edge_iou: ``[E]`` float IoU (float64 for exact parity), compared with the thresholds.
+      rank: ``[Nd]`` int32 visiting position of each detection within its (image, category).
+      edge_crowd: ``[E]`` bool, the edge's GT is crowd (never blocked).
+      thresholds: ``[T]`` float thresholds, already capped at ``1 - 1e-10``.
+      gt_mask: int64 scalar ``2**s1 - 1`` that extracts the GT index from a key.
+      num_gt: static number of GT slots.
 
     Returns:
-      ``[D]`` int32: index of the matched GT, -1 for none.
+      ``[Nd, A, T]`` int64 index of the GT each detection matched, -1 for none.
     """
+    num_det = rank.shape[0]
+    lanes = (edge_key.shape[1], thresholds.shape[0])
+    edge_rank = rank[edge_det]
+    big = jnp.iinfo(rank.dtype).max
+    a_idx = jnp.arange(lanes[0])[None, :, None]
+    t_idx = jnp.arange(lanes[1])[None, None, :]
 
-    def step(taken, x):
-        iou_d, valid_d = x  # [G], []
-        cand = (iou_d >= threshold) & gt_valid & (~taken | gt_crowd) & valid_d  # [G]
-        first = _last_argmax(iou_d, cand & ~gt_ignore)
-        second = _last_argmax(iou_d, cand & gt_ignore)
-        m = jnp.where(first >= 0, first, second)
-        taken = taken | (jnp.arange(iou_d.shape[0]) == m)
-        return taken, m
+    def claims(m):  # [Ng + 1, A, T]: lowest rank of a detection currently choosing each GT
+        flat = jnp.where(m >= 0, m, num_gt)  # row num_gt collects "no match"
+        r = jnp.broadcast_to(rank[:, None, None], m.shape)
+        return jnp.full((num_gt + 1,) + lanes, big, rank.dtype).at[flat, a_idx, t_idx].min(r)
 
-    _, matches = lax.scan(step, jnp.zeros(iou.shape[1], bool), (iou, det_valid))
-    return matches
+    def body(state):
+        m, _, it = state
+        new = _choose(claims(m), edge_det, edge_gt, edge_key, edge_iou, edge_rank, edge_crowd, thresholds, num_det,
+                      gt_mask)
+        return new, jnp.any(new != m), it + 1
 
-
-# over thresholds [T] -> [T, D]; over area ranges (gt_ignore [A, G]) -> [A, T, D]; over pairs -> [P, A, T, D]
-_match_t = jax.vmap(_match_one, in_axes=(None, None, None, None, None, 0))
-_match_at = jax.vmap(_match_t, in_axes=(None, None, None, None, 0, None))
-_match_pat = jax.vmap(_match_at, in_axes=(0, 0, 0, 0, 0, None))
+    m0 = jnp.full((num_det,) + lanes, -1, edge_key.dtype)  # round 1 (nothing claimed) runs inside the loop
+    m, _, _ = lax.while_loop(lambda s: s[1] & (s[2] <= num_det + 1), body, (m0, jnp.array(True), jnp.array(0)))
+    return m
 
 
-@jax.jit
-def greedy_match(iou, det_valid, gt_valid, gt_crowd, gt_ignore, thresholds):
-    """COCOeval greedy matching for a batch of padded (image, category) pairs.
+def _pad_to(n: int, floor: int = 256) -> int:
+    """Static size for ``n`` items: the next power of two (at least ``floor``), to limit recompilation."""
+    return max(floor, 1 << int(np.ceil(np.log2(max(n, 1)))))
+
+
+def match_edges(edge_det, edge_gt, iou, rank, crowd, ignore, thresholds):
+    """Build the choice keys, pad to static power-of-two sizes and run :func:`greedy_match` in float64.
 
     Args:
-      iou: ``[P, D, G]`` float IoU (float64 for exact parity), rows in score-descending detection order.
-      det_valid: ``[P, D]`` bool.
-      gt_valid: ``[P, G]`` bool.
-      gt_crowd: ``[P, G]`` bool.
-      gt_ignore: ``[P, A, G]`` bool, per area range (crowd GT is always ignored).
-      thresholds: ``[T]`` float IoU thresholds (use ``min(t, 1 - 1e-10)`` like pycocotools).
+      edge_det: ``[E]`` int detection index, ascending. edge_gt: ``[E]`` int GT index (GT indices increase with
+        the GT's position in its (image, category) list). iou: ``[E]`` float64.
+      rank: ``[Nd]`` int. crowd: ``[Ng]`` bool. ignore: ``[A, Ng]`` bool. thresholds: ``[T]`` float64 (capped).
 
     Returns:
-      ``[P, A, T, D]`` int32 index (into the G axis) of the GT each detection matched, -1 for none.
+      ``[A, T, Nd]`` int64 matched GT index or -1.
     """
-    return _match_pat(iou, det_valid, gt_valid, gt_crowd, gt_ignore, thresholds)
-
-
-def bucket_size(n: np.ndarray) -> np.ndarray:
-    """Static padded size for a pair with ``n`` detections/GT: the next power of two, at least 2."""
-    n = np.maximum(np.asarray(n, np.int64), 2)
-    return (1 << np.ceil(np.log2(n)).astype(np.int64)).astype(np.int64)
-
-
-def _chunk_pairs(size: int, num: int, num_at: int) -> int:
-    """Pairs per kernel call for square bucket ``size``: a power of two with ~4M carried elements at most."""
-    cap = max(8, (1 << 22) // (size * size * num_at))
-    cap = 1 << int(np.floor(np.log2(cap)))
-    want = 1 << int(np.ceil(np.log2(max(num, 8))))
-    return min(cap, want)
-
-
-def match_buckets(pair_of_det, det_slot, pair_of_gt, gt_slot, iou_rows, iou_cols, iou_vals,
-                  pair_size, gt_crowd, gt_ignore, thresholds):
-    """Run :func:`greedy_match` over sparse pairs grouped into square power-of-two buckets.
-
-    Every array describes *compressed* pairs (only detections and GT that can match at all):
-
-    Args:
-      pair_of_det, det_slot: ``[Nd]`` int, pair index and position (visiting order) of each detection.
-      pair_of_gt, gt_slot: ``[Ng]`` int, pair index and position (original order) of each GT.
-      iou_rows, iou_cols, iou_vals: ``[Nc]`` detection index, GT index and float64 IoU of each combination.
-      pair_size: ``[P]`` int, bucket size (from :func:`bucket_size`) of every pair.
-      gt_crowd: ``[Ng]`` bool. gt_ignore: ``[A, Ng]`` bool.
-      thresholds: ``[T]`` float64.
-
-    Returns:
-      ``[A, T, Nd]`` int64: index (into the ``Ng`` axis) of the matched GT per detection, -1 for none.
-    """
-    num_a, num_t, num_d = gt_ignore.shape[0], len(thresholds), len(pair_of_det)
-    out = np.full((num_a, num_t, num_d), -1, np.int64)
-    if num_d == 0 or len(pair_of_gt) == 0:
-        return out
-    thresholds = np.asarray(thresholds, np.float64)
-    for size in np.unique(pair_size[pair_of_det]):
-        size = int(size)
-        pairs = np.flatnonzero(pair_size == size)
-        local = np.full(len(pair_size), -1, np.int64)
-        local[pairs] = np.arange(len(pairs))
-        chunk = _chunk_pairs(size, len(pairs), num_a * num_t)
-        n_pad = -(-len(pairs) // chunk) * chunk
-        iou = np.zeros((n_pad, size, size), np.float64)
-        det_valid = np.zeros((n_pad, size), bool)
-        gt_valid = np.zeros((n_pad, size), bool)
-        crowd = np.zeros((n_pad, size), bool)
-        ignore = np.zeros((n_pad, num_a, size), bool)
-        d_sel = np.flatnonzero(local[pair_of_det] >= 0)
-        g_sel = np.flatnonzero(local[pair_of_gt] >= 0)
-        c_sel = np.flatnonzero(local[pair_of_det[iou_rows]] >= 0)
-        det_valid[local[pair_of_det[d_sel]], det_slot[d_sel]] = True
-        gp, gs = local[pair_of_gt[g_sel]], gt_slot[g_sel]
-        gt_valid[gp, gs] = True
-        crowd[gp, gs] = gt_crowd[g_sel]
-        ignore[gp, :, gs] = gt_ignore[:, g_sel].T
-        r, c = iou_rows[c_sel], iou_cols[c_sel]
-        iou[local[pair_of_det[r]], det_slot[r], gt_slot[c]] = iou_vals[c_sel]
-        # global GT index of every (local pair, slot), to map matches back
-        gt_index = np.full((n_pad, size), -1, np.int64)
-        gt_index[gp, gs] = g_sel
-        with jax.enable_x64(True):
-            results = []
-            for s in range(0, n_pad, chunk):
-                sl = slice(s, s + chunk)
-                results.append(greedy_match(iou[sl], det_valid[sl], gt_valid[sl], crowd[sl], ignore[sl],
-                                            thresholds))
-            m = np.concatenate([np.asarray(x) for x in results])  # [n_pad, A, T, size]
-        lp, ls = local[pair_of_det[d_sel]], det_slot[d_sel]
-        mm = m[lp, :, :, ls]  # [nd_sel, A, T] local GT slot
-        glob = np.where(mm >= 0, gt_index[lp[:, None, None], np.maximum(mm, 0)], -1)
-        out[:, :, d_sel] = np.moveaxis(glob, 0, -1)
-    return out
-
+    nd, ng, ne = len(rank), len(crowd), len(edge_det)
+    num_a, num_t = ignore.shape[0], len(thresholds)
+    if ne == 0:
+        return np.full((num_a, num_t, nd), -1, np.int64)
+    pd, pg, pe = _pad_to(nd), _pad_to(ng), _pad_to(ne)
+    _, iou_rank = np.unique(iou, return_inverse=True)  # exact order of the float64 IoUs, ties kept equal
+    s1 = max(pg - 1, 1).bit_length()
+    s2 = s1 + max(int(iou_rank.max()), 1).bit_length()
+    if s2 >= 62:
+        raise ValueError(f"evaluate_coco: problem too large for 64-bit matching keys ({ne} edges, {ng} GT)")
+    base = (iou_rank.astype(np.int64) << s1) | np.asarray(edge_gt, np.int64)
+    key = np.full((pe, num_a), -1, np.int64)
+    key[:ne] = base[:, None] | ((~ignore[:, edge_gt]).T.astype(np.int64) << s2)
+    ed = np.full(pe, pd - 1, np.int32)  # padding edges sit on the last (padding) detection, keep the order
+    ed[:ne] = edge_det
+    eg = np.zeros(pe, np.int32)
+    eg[:ne] = edge_gt
+    ev = np.full(pe, -1.0)
+    ev[:ne] = iou
+    ec = np.zeros(pe, bool)
+    ec[:ne] = crowd[edge_gt]
+    rk = np.zeros(pd, np.int32)
+    rk[:nd] = rank
+    with jax.enable_x64(True):
+        m = greedy_match(ed, eg, key, ev, rk, ec, np.asarray(thresholds, np.float64), np.int64((1 << s1) - 1),
+                         num_gt=pg)
+        m = np.asarray(m)[:nd]  # [Nd, A, T]
+    return np.moveaxis(m, 0, -1).astype(np.int64)

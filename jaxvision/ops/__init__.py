@@ -1,7 +1,18 @@
 """Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, losses."""
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
 from jaxvision.ops.iou import box_iou
+from jaxvision.ops.iou import (
+    complete_box_iou,
+    complete_box_iou_loss,
+    distance_box_iou,
+    distance_box_iou_loss,
+    generalized_box_iou,
+    generalized_box_iou_loss,
+)
+from jaxvision.ops.nms import batched_nms, nms, soft_nms
 from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.roi import roi_align, roi_pool
+from jaxvision.ops.upsample import bed_of_nails_unpool, max_pool_with_argmax, max_unpool, nearest_unpool
 from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid
 from jaxvision.ops.coding import BoxCoder
 from jaxvision.ops.matching import balanced_sample, hard_negative_mask, match_boxes, ssd_match

@@ -40,11 +40,25 @@ def _as_levels(name: str, values, num_levels: int | None = None) -> list[tuple[f
     return out
 
 
+def _int_pair(name: str, value) -> tuple[int, int]:
+    """An int or (h, w) pair of positive integers; integral floats/NumPy ints are accepted, 7.5 is not."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        value = (value, value)
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise ValueError(f"{name}: expected an int or a pair (h, w), got {value!r}") from None
+    if len(value) != 2 or any(not isinstance(v, (int, float, np.integer, np.floating)) or v != int(v)
+                              for v in value):
+        raise ValueError(f"{name}: expected an int or a pair (h, w) of integers, got {value!r}")
+    return pair(name, tuple(int(v) for v in value))
+
+
 def _sizes_2d(name: str, values, num_levels: int) -> list[tuple[int, int]]:
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     if len(values) != num_levels:
         raise ValueError(f"{name}: expected {num_levels} entries (one per feature map), got {len(values)}")
-    return [pair(name, v) for v in values]
+    return [_int_pair(name, v) for v in values]
 
 
 def cell_anchors(sizes: Sequence[float], aspect_ratios: Sequence[float]) -> np.ndarray:
@@ -82,9 +96,9 @@ def anchor_strides(image_size, feature_sizes) -> list[tuple[int, int]]:
     Returns:
       list of (stride_h, stride_w) ints.
     """
-    h, w = pair("image_size", image_size)
-    levels = [pair("feature_sizes", f) for f in (feature_sizes if isinstance(feature_sizes, (list, tuple)) else
-                                                 [feature_sizes])]
+    h, w = _int_pair("image_size", image_size)
+    levels = [_int_pair("feature_sizes", f) for f in (feature_sizes if isinstance(feature_sizes, (list, tuple)) else
+                                                      [feature_sizes])]
     return [(h // fh, w // fw) for fh, fw in levels]
 
 
@@ -187,6 +201,9 @@ def ssd_default_boxes(feature_sizes, image_size, aspect_ratios, min_ratio: float
     Returns:
       ``[A, 4]`` xyxy default boxes in absolute pixels, ``A = sum_k h_k w_k (2 + 2 len(ratios_k))``.
     """
+    if not isinstance(aspect_ratios, (list, tuple)) or any(not isinstance(rs, (list, tuple)) for rs in aspect_ratios):
+        raise ValueError(f"aspect_ratios: expected one list of ratios per level, e.g. [[2], [2, 3]], "
+                         f"got {aspect_ratios!r}")
     aspect_ratios = [tuple(float(r) for r in rs) for rs in aspect_ratios]
     for rs in aspect_ratios:
         check_positive("aspect_ratios", rs)
@@ -194,7 +211,7 @@ def ssd_default_boxes(feature_sizes, image_size, aspect_ratios, min_ratio: float
     if n == 0:
         raise ValueError("aspect_ratios: expected at least one level, got []")
     feats = _sizes_2d("feature_sizes", feature_sizes, n)
-    h, w = pair("image_size", image_size)
+    h, w = _int_pair("image_size", image_size)
     if steps is not None:
         steps = list(steps)
         if len(steps) != n:
@@ -245,6 +262,6 @@ def yolo_grid(size, dtype=jnp.float32):
     Returns:
       ``[S_h, S_w, 2]`` array of (x, y) cell offsets.
     """
-    sh, sw = pair("size", size)
+    sh, sw = _int_pair("size", size)
     ys, xs = jnp.meshgrid(jnp.arange(sh, dtype=dtype), jnp.arange(sw, dtype=dtype), indexing="ij")
     return jnp.stack([xs, ys], axis=-1)

@@ -12,8 +12,10 @@ to rounding.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 
 from jaxvision._checks import check_last_dim
@@ -59,24 +61,7 @@ class BoxCoder:
         """
         check_last_dim("anchors", anchors, 4)
         check_last_dim("boxes", boxes, 4)
-        anchors, boxes = jnp.asarray(anchors), jnp.asarray(boxes)
-        dtype = jnp.result_type(anchors.dtype, boxes.dtype)
-        anchors, boxes = anchors.astype(dtype), boxes.astype(dtype)
-        wx, wy, ww, wh = (jnp.asarray(v, dtype) for v in self.weights)
-        half = jnp.asarray(0.5, dtype)
-        ex_w = anchors[..., 2] - anchors[..., 0]
-        ex_h = anchors[..., 3] - anchors[..., 1]
-        ex_cx = anchors[..., 0] + half * ex_w
-        ex_cy = anchors[..., 1] + half * ex_h
-        gt_w = boxes[..., 2] - boxes[..., 0]
-        gt_h = boxes[..., 3] - boxes[..., 1]
-        gt_cx = boxes[..., 0] + half * gt_w
-        gt_cy = boxes[..., 1] + half * gt_h
-        dx = wx * (gt_cx - ex_cx) / ex_w
-        dy = wy * (gt_cy - ex_cy) / ex_h
-        dw = ww * jnp.log(gt_w / ex_w)
-        dh = wh * jnp.log(gt_h / ex_h)
-        return jnp.stack([dx, dy, dw, dh], axis=-1)
+        return _encode(jnp.asarray(anchors), jnp.asarray(boxes), self.weights)
 
     def decode(self, anchors, deltas):
         """Boxes predicted by applying ``deltas`` to ``anchors`` (torchvision ``decode_single``).
@@ -91,26 +76,52 @@ class BoxCoder:
         """
         check_last_dim("anchors", anchors, 4)
         check_last_dim("deltas", deltas, 4)
-        deltas = jnp.asarray(deltas)
-        if not jnp.issubdtype(deltas.dtype, jnp.floating):
-            deltas = deltas.astype(jnp.float32)
-        dtype = deltas.dtype
-        anchors = jnp.asarray(anchors).astype(dtype)
-        half = jnp.asarray(0.5, dtype)
-        widths = anchors[..., 2] - anchors[..., 0]
-        heights = anchors[..., 3] - anchors[..., 1]
-        ctr_x = anchors[..., 0] + half * widths
-        ctr_y = anchors[..., 1] + half * heights
-        wx, wy, ww, wh = (jnp.asarray(v, dtype) for v in self.weights)
-        clip = jnp.asarray(self.bbox_xform_clip, dtype)
-        dx = deltas[..., 0] / wx
-        dy = deltas[..., 1] / wy
-        dw = jnp.minimum(deltas[..., 2] / ww, clip)
-        dh = jnp.minimum(deltas[..., 3] / wh, clip)
-        pred_cx = dx * widths + ctr_x
-        pred_cy = dy * heights + ctr_y
-        pred_w = jnp.exp(dw) * widths
-        pred_h = jnp.exp(dh) * heights
-        c_w = half * pred_w
-        c_h = half * pred_h
-        return jnp.stack([pred_cx - c_w, pred_cy - c_h, pred_cx + c_w, pred_cy + c_h], axis=-1)
+        return _decode(jnp.asarray(anchors), jnp.asarray(deltas), self.weights, self.bbox_xform_clip)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _encode(anchors, boxes, weights):
+    dtype = jnp.result_type(anchors.dtype, boxes.dtype)
+    dtype = dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
+    anchors, boxes = anchors.astype(dtype), boxes.astype(dtype)
+    wx, wy, ww, wh = (jnp.asarray(v, dtype) for v in weights)
+    half = jnp.asarray(0.5, dtype)
+    ex_w = anchors[..., 2] - anchors[..., 0]
+    ex_h = anchors[..., 3] - anchors[..., 1]
+    ex_cx = anchors[..., 0] + half * ex_w
+    ex_cy = anchors[..., 1] + half * ex_h
+    gt_w = boxes[..., 2] - boxes[..., 0]
+    gt_h = boxes[..., 3] - boxes[..., 1]
+    gt_cx = boxes[..., 0] + half * gt_w
+    gt_cy = boxes[..., 1] + half * gt_h
+    dx = wx * (gt_cx - ex_cx) / ex_w
+    dy = wy * (gt_cy - ex_cy) / ex_h
+    dw = ww * jnp.log(gt_w / ex_w)
+    dh = wh * jnp.log(gt_h / ex_h)
+    return jnp.stack([dx, dy, dw, dh], axis=-1)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _decode(anchors, deltas, weights, bbox_xform_clip):
+    if not jnp.issubdtype(deltas.dtype, jnp.floating):
+        deltas = deltas.astype(jnp.float32)
+    dtype = deltas.dtype
+    anchors = anchors.astype(dtype)
+    half = jnp.asarray(0.5, dtype)
+    widths = anchors[..., 2] - anchors[..., 0]
+    heights = anchors[..., 3] - anchors[..., 1]
+    ctr_x = anchors[..., 0] + half * widths
+    ctr_y = anchors[..., 1] + half * heights
+    wx, wy, ww, wh = (jnp.asarray(v, dtype) for v in weights)
+    clip = jnp.asarray(bbox_xform_clip, dtype)
+    dx = deltas[..., 0] / wx
+    dy = deltas[..., 1] / wy
+    dw = jnp.minimum(deltas[..., 2] / ww, clip)
+    dh = jnp.minimum(deltas[..., 3] / wh, clip)
+    pred_cx = dx * widths + ctr_x
+    pred_cy = dy * heights + ctr_y
+    pred_w = jnp.exp(dw) * widths
+    pred_h = jnp.exp(dh) * heights
+    c_w = half * pred_w
+    c_h = half * pred_h
+    return jnp.stack([pred_cx - c_w, pred_cy - c_h, pred_cx + c_w, pred_cy + c_h], axis=-1)

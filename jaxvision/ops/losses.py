@@ -7,6 +7,8 @@ Reduce (sum / mean over positives, normalize by the number of matches, ...) in t
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -17,7 +19,8 @@ def smooth_l1(x, y, beta: float = 1.0):
     """Smooth L1 (Huber / beta) loss per element, as torch's ``smooth_l1_loss``.
 
     ``0.5 * d**2 / beta`` where ``|d| < beta`` else ``|d| - 0.5 * beta``, with ``d = x - y``; ``beta == 0``
-    is plain L1.
+    is plain L1. An infinite target (e.g. ``BoxCoder.encode`` against a zero-size padding box) gives an
+    infinite loss but finite gradients, so masking it out with ``jnp.where`` leaves no NaN in the gradient.
 
     Args:
       x: float array (predictions), any shape.
@@ -28,10 +31,17 @@ def smooth_l1(x, y, beta: float = 1.0):
       float array of the broadcast shape.
     """
     check_positive("beta", beta, allow_zero=True)
-    d = jnp.abs(jnp.asarray(x) - jnp.asarray(y))
+    return _smooth_l1(jnp.asarray(x), jnp.asarray(y), float(beta))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _smooth_l1(x, y, beta):
+    d = jnp.abs(x - y)
     if beta == 0:
         return d
-    return jnp.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    quad = d < beta
+    dq = jnp.where(quad, d, 0)  # keeps the unused quadratic branch finite, so an infinite d has finite gradients
+    return jnp.where(quad, 0.5 * dq * dq / beta, d - 0.5 * beta)
 
 
 def sigmoid_focal_loss(logits, targets, alpha: float = 0.25, gamma: float = 2.0):
@@ -53,8 +63,14 @@ def sigmoid_focal_loss(logits, targets, alpha: float = 0.25, gamma: float = 2.0)
     if not (0.0 <= alpha <= 1.0 or alpha == -1):
         raise ValueError(f"alpha: expected a float in [0, 1] or -1 (no weighting), got {alpha!r}")
     check_positive("gamma", gamma, allow_zero=True)
-    logits = jnp.asarray(logits)
-    targets = jnp.asarray(targets).astype(logits.dtype)
+    return _focal(jnp.asarray(logits), jnp.asarray(targets), float(alpha), float(gamma))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _focal(logits, targets, alpha, gamma):
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        logits = logits.astype(jnp.float32)
+    targets = targets.astype(logits.dtype)
     p = jax.nn.sigmoid(logits)
     ce = (1 - targets) * logits - jax.nn.log_sigmoid(logits)  # BCE with logits
     p_t = p * targets + (1 - p) * (1 - targets)
@@ -85,6 +101,11 @@ def softmax_cross_entropy(logits, labels):
                          f"got {tuple(labels.shape)}")
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(f"labels: expected an integer dtype, got {labels.dtype}")
+    return _cross_entropy(logits, labels)
+
+
+@jax.jit
+def _cross_entropy(logits, labels):
     logp = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(logp, jnp.clip(labels, 0, None)[..., None], axis=-1)[..., 0]
     return jnp.where(labels >= 0, -picked, jnp.zeros((), logp.dtype))

@@ -77,7 +77,9 @@ class ResNet(nn.Module):
         block: ``BasicBlock`` or ``Bottleneck``.
         width: channels of the first stage (64 in the paper); stage ``i`` has ``width * 2**i`` (x4 for bottlenecks).
         num_classes: if given, global average pool + ``fc`` and return logits ``[B, num_classes]``.
-        small_stem: 3x3 stride-1 stem conv without max pool (for tiny images) instead of 7x7/2 + 3x3/2 pool.
+        small_stem: a single 3x3 stem conv of stride ``stem_stride`` without max pool (for 32-96 px images)
+            instead of the ImageNet stem (7x7/2 conv + 3x3/2 max pool).
+        stem_stride: stride of the small stem (1 or 2).
         dtype: computation dtype.
     """
 
@@ -86,6 +88,7 @@ class ResNet(nn.Module):
     width: int = 64
     num_classes: int | None = None
     small_stem: bool = False
+    stem_stride: int = 1
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -102,8 +105,8 @@ class ResNet(nn.Module):
         check_rank("x", x, 4, "[B, H, W, C]")
         x = jnp.asarray(x, self.dtype)
         if self.small_stem:
-            x = nn.Conv(self.width, (3, 3), padding=1, use_bias=False, kernel_init=conv_init, dtype=self.dtype,
-                        name="conv1")(x)
+            x = nn.Conv(self.width, (3, 3), (self.stem_stride,) * 2, padding=1, use_bias=False,
+                        kernel_init=conv_init, dtype=self.dtype, name="conv1")(x)
             x = nn.relu(_bn(train, self.dtype, "bn1")(x))
         else:
             x = nn.Conv(self.width, (7, 7), (2, 2), padding=3, use_bias=False, kernel_init=conv_init,
@@ -132,3 +135,7 @@ ResNet50 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3), block=Bottleneck)
 ResNet101 = functools.partial(ResNet, stage_sizes=(3, 4, 23, 3), block=Bottleneck)
 #: CPU-sized ResNet for tests and the embedded data: one basic block per stage, 16 base channels, small stem.
 ResNetTiny = functools.partial(ResNet, stage_sizes=(1, 1, 1, 1), block=BasicBlock, width=16, small_stem=True)
+#: The CPU detection backbone for 64-96 px ``shapes`` images: stride-2 3x3 stem, 4 basic blocks of 32..256
+#: channels, stage strides 2, 4, 8, 16.
+ResNetSmall = functools.partial(ResNet, stage_sizes=(1, 1, 1, 1), block=BasicBlock, width=32, small_stem=True,
+                                stem_stride=2)

@@ -112,20 +112,20 @@ def make_predict(model, decode: Callable, **postprocess) -> Callable:
 
 
 def make_loss_fn(model, head_loss: Callable) -> Callable:
-    """Wrap a loss on raw outputs into ``loss(params, batch_stats, batch, rng) -> (loss, (metrics, batch_stats))``.
+    """Wrap a loss on raw outputs into ``loss(params, batch_stats, batch, rng) -> (loss, (batch_stats, metrics))``.
 
     The model runs in training mode (BatchNorm batch statistics, updated ``batch_stats`` returned; dropout rng
     from ``rng``). ``head_loss(outputs, batch) -> (scalar, dict of scalars)``. Differentiate w.r.t. ``params``
-    with ``jax.value_and_grad(loss, has_aux=True)``.
+    with ``jax.value_and_grad(loss, has_aux=True)``; the signature is ``jaxvision.train.make_train_step``'s.
     """
 
     def loss(params, batch_stats, batch, rng):
         variables = {"params": params}
-        if batch_stats is not None:
+        if batch_stats:
             variables["batch_stats"] = batch_stats
         outputs, updates = model.apply(variables, batch["image"], train=True, rngs={"dropout": rng},
                                        mutable=["batch_stats"])
         value, metrics = head_loss(outputs, batch)
-        return value, (metrics, updates.get("batch_stats", batch_stats))
+        return value, (updates.get("batch_stats", batch_stats), metrics)
 
     return loss

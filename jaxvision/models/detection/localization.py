@@ -1,7 +1,7 @@
 """Single-object localization: "what and where" = a classifier plus a box-regression head.
 
 The network maps an image to class logits and one box. The box head predicts ``(cx, cy, w, h)`` through a
-sigmoid as fractions of the image size, so boxes always lie inside the image; they are returned as xyxy pixels.
+sigmoid as fractions of the image size (returned as xyxy pixels; ``predict`` clips them to the image).
 The multitask loss is ``cross_entropy + box_weight * box_loss`` with ``box_loss`` either smooth-L1 on the
 image-normalized xyxy coordinates or the generalized IoU loss.
 """
@@ -18,7 +18,8 @@ import jax.numpy as jnp
 from jaxvision._checks import check_choice, check_rank
 from jaxvision.models.backbones.resnet import ResNet18, ResNetTiny
 from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, normalize, Detections
-from jaxvision.ops import box_convert, box_iou, generalized_box_iou_loss
+from jaxvision.ops import box_convert, box_iou, clip_boxes_to_image
+from jaxvision.ops.iou import generalized_box_iou_loss
 from jaxvision.ops.losses import smooth_l1, softmax_cross_entropy
 
 
@@ -45,11 +46,12 @@ class Localizer(nn.Module):
         """Args: images ``float32 [B, H, W, 3]`` in [0, 1].
 
         Returns:
-            ``{'logits': float32 [B, C], 'boxes': float32 [B, 4]}``, boxes xyxy pixels inside the image.
+            ``{'logits': float32 [B, C], 'boxes': float32 [B, 4]}``, boxes xyxy pixels (not clipped).
         """
         check_rank("images", images, 4, "[B, H, W, C]")
         h, w = images.shape[1:3]
-        x = self.backbone(dtype=self.dtype, name="backbone")(normalize(images, self.pixel_mean, self.pixel_std), train)[-1]
+        x = normalize(images, self.pixel_mean, self.pixel_std)
+        x = self.backbone(dtype=self.dtype, name="backbone")(x, train)[-1]
         x = nn.Conv(64, (1, 1), dtype=self.dtype, name="reduce")(x)
         x = nn.relu(x).reshape(x.shape[0], -1)
         x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(x))
@@ -97,13 +99,15 @@ def loss_fn(outputs, batch, box_loss: str = "smooth_l1", box_weight: float = 1.0
 
 
 def predict_fn(model: Localizer) -> Callable:
-    """``predict(variables, images) -> Detections`` with ``D = 1`` (the box, the top class and its probability)."""
+    """``predict(variables, images) -> Detections`` with ``D = 1``: the box clipped to the image, the top class
+    and its probability."""
 
     @jax.jit
     def predict(variables, images):
         out = model.apply(variables, images, train=False)
         prob = jax.nn.softmax(out["logits"], axis=-1)
-        return Detections(boxes=out["boxes"][:, None], scores=jnp.max(prob, -1)[:, None],
+        boxes = clip_boxes_to_image(out["boxes"], tuple(images.shape[1:3]))
+        return Detections(boxes=boxes[:, None], scores=jnp.max(prob, -1)[:, None],
                           classes=jnp.argmax(prob, -1).astype(jnp.int32)[:, None],
                           num_valid=jnp.ones(images.shape[:1], jnp.int32))
 

@@ -194,7 +194,8 @@ def loss_fn(outputs, batch, iou_threshold: float = 0.5, neg_pos_ratio: int = 3,
         matches = ssd_match(box_iou(gt, anchors), mask, iou_threshold)  # [A]
         pos = matches >= 0
         idx = jnp.maximum(matches, 0)
-        target = coder.encode(anchors, gt[idx])  # [A, 4]
+        # Non-positives may point at padded zero-size GT (-inf deltas): zero them so no NaN reaches the grads.
+        target = jnp.where(pos[:, None], coder.encode(anchors, gt[idx]), 0.0)  # [A, 4]
         box = jnp.sum(jnp.where(pos[:, None], smooth_l1(reg, target, beta=1.0), 0.0))
         cls_t = jnp.where(pos, labels[idx] + 1, 0)
         ce = softmax_cross_entropy(logits, cls_t)  # [A]

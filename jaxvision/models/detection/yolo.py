@@ -72,7 +72,8 @@ class YOLOv1(nn.Module):
         check_rank("images", images, 4, "[B, H, W, C]")
         check_choice("head", self.head, ("fc", "conv"))
         s, out_ch = self.grid_size, 5 * self.boxes_per_cell + self.num_classes
-        x = self.backbone(dtype=self.dtype, name="backbone")(normalize(images, self.pixel_mean, self.pixel_std), train)[-1]
+        x = normalize(images, self.pixel_mean, self.pixel_std)
+        x = self.backbone(dtype=self.dtype, name="backbone")(x, train)[-1]
         for i in range(2):
             x = nn.Conv(self.head_width, (3, 3), padding=1, use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
             x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype, name=f"bn{i}")(x)

@@ -1,0 +1,74 @@
+"""SSD300-VGG16 inference: jaxvision vs torchvision ``ssd300_vgg16`` on this CPU (random weights, same batch).
+
+Rows:
+  - network forward (VGG16 trunk + extras + heads -> class logits and box deltas for the 8732 default boxes):
+    ours ``jax.jit(model.apply)`` vs torchvision ``model.head(model.backbone(x))``;
+  - the full predict path (forward + softmax + decode + clip + per-class top-400 + per-class NMS 0.45 + 200
+    detections): ours ``ssd.predict_fn(model)`` vs torchvision ``model(images)`` in eval mode (its transform's
+    300 -> 300 resize and normalization included, as a user would call it).
+
+Run: ``PYTHONPATH=. python benchmarks/detectors.py [--batch 4] [--repeats 5]`` (needs torch + torchvision).
+Images/s = batch / median seconds. Ratio = torchvision time / ours (> 1: we are faster); target >= 1x.
+"""
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.harness import Row, compile_time, median_time, print_table
+from jaxvision.models.detection import ssd
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
+    args = parser.parse_args(argv)
+
+    import torch
+    import torchvision
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images = np.random.RandomState(0).rand(args.batch, 300, 300, 3).astype(np.float32)
+
+    model = ssd.SSD300(num_classes=20)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(images[:1]))
+    x = jnp.asarray(images)
+    forward = jax.jit(lambda v, im: model.apply(v, im))
+    predict = ssd.predict_fn(model)
+
+    torch.manual_seed(0)
+    tv = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21).eval()
+    xt = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    xt_norm = (xt - torch.tensor([0.48235, 0.45882, 0.40784]).view(1, 3, 1, 1)) * 255.0
+    xt_list = list(xt)
+
+    def tv_forward():
+        with torch.inference_mode():
+            return tv.head(list(tv.backbone(xt_norm).values()))
+
+    def tv_predict():
+        with torch.inference_mode():
+            return tv(xt_list)
+
+    rows = []
+    c = compile_time(lambda: forward(variables, x)) - median_time(lambda: forward(variables, x), 1, 0)
+    ours = median_time(lambda: forward(variables, x), args.repeats)
+    peer = median_time(tv_forward, args.repeats)
+    rows.append(Row(f"SSD300-VGG16 forward, batch {args.batch}", ours, peer, c, target=1.0))
+    c = compile_time(lambda: predict(variables, x)) - median_time(lambda: predict(variables, x), 1, 0)
+    ours = median_time(lambda: predict(variables, x), args.repeats)
+    peer = median_time(tv_predict, args.repeats)
+    rows.append(Row(f"SSD300-VGG16 predict (decode + NMS), batch {args.batch}", ours, peer, c, target=1.0))
+    print_table("SSD300-VGG16 inference on CPU (random weights)", rows, "torchvision")
+    for r in rows:
+        print(f"{r.name}: ours {args.batch / r.ours_s:.2f} img/s, torchvision {args.batch / r.peer_s:.2f} img/s")
+
+
+if __name__ == "__main__":
+    main()

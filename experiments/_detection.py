@@ -1,0 +1,162 @@
+"""Shared wiring of the detector experiments (yolo_shapes, ssd_shapes, localization_shapes, landmarks_shapes).
+
+Not an experiment itself (leading underscore): state creation, the fit call, checkpoint restore, evaluation of a
+``predict`` function over a split with ``jaxvision.metrics`` (VOC mAP@0.5, COCO AP), FPS, and PNGs of predictions.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxvision.metrics import DetectionEvaluator, evaluate_voc
+from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
+from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
+from jaxvision.train.checkpoint import CHECKPOINT_DIR
+
+PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 60, 230), (40, 220, 220),
+           (255, 150, 30), (250, 250, 250)]
+
+
+def make_state(model, cfg, image_shape: Sequence[int]) -> TrainState:
+    """Init ``model`` on zeros ``[1, *image_shape]``; AdamW with linear warm-up + cosine decay."""
+    init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    variables = jax.jit(lambda r: model.init(r, jnp.zeros((1, *image_shape), jnp.float32)))(init_rng)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
+                                                  max(cfg.num_steps, cfg.warmup_steps + 1), end_value=0.01 * cfg.learning_rate)
+    tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adamw(schedule, weight_decay=cfg.weight_decay))
+    return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx, rng=state_rng,
+                             batch_stats=variables.get("batch_stats", {}))
+
+
+def hflip(batch: dict, rng) -> dict:
+    """Randomly mirror each image (and its boxes) left-right with probability 1/2 (jit-safe, static shapes)."""
+    img = batch["image"]
+    w = img.shape[2]
+    flip = jax.random.bernoulli(rng, 0.5, (img.shape[0],))
+    out = dict(batch)
+    out["image"] = jnp.where(flip[:, None, None, None], img[:, :, ::-1], img)
+    b = batch["boxes"]
+    mirrored = jnp.stack([w - b[..., 2], b[..., 1], w - b[..., 0], b[..., 3]], -1)
+    out["boxes"] = jnp.where((flip[:, None] & batch["mask"])[..., None], mirrored, b)
+    return out
+
+
+def with_augmentation(loss_fn: Callable, augment: Callable | None) -> Callable:
+    """``loss_fn(params, batch_stats, batch, rng)`` with ``augment(batch, rng)`` applied first."""
+    if augment is None:
+        return loss_fn
+
+    def loss(params, batch_stats, batch, rng):
+        aug_rng, rng = jax.random.split(rng)
+        return loss_fn(params, batch_stats, augment(batch, aug_rng), rng)
+
+    return loss
+
+
+def train_loop(name: str, cfg, workdir: str, state: TrainState, loss_fn: Callable, train_data,
+               eval_fn: Callable) -> tuple[TrainState, dict]:
+    """``jaxvision.train.fit`` with the experiment's cadence settings."""
+    step = make_train_step(loss_fn)
+    return fit(state, step, train_data, num_steps=cfg.num_steps, workdir=workdir, experiment=name, config=cfg,
+               eval_fn=eval_fn, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, keep=cfg.keep,
+               log_every=cfg.log_every, progress=cfg.progress)
+
+
+def restore(name: str, cfg, workdir: str, state: TrainState) -> TrainState:
+    """The latest checkpoint of ``workdir`` into ``state``'s structure."""
+    if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
+        raise FileNotFoundError(f"no checkpoint of {name} in {os.path.abspath(workdir)}; run "
+                                f"`jaxvision train {name} --workdir {workdir}` first")
+    ckpt = CheckpointManager(workdir, name, cfg)
+    try:
+        return ckpt.restore(state)
+    finally:
+        ckpt.close()
+
+
+def variables_of(state: TrainState) -> dict:
+    out = {"params": state.params}
+    if state.batch_stats:
+        out["batch_stats"] = state.batch_stats
+    return out
+
+
+def run_predict(predict: Callable, variables, dataset) -> dict:
+    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth, all images."""
+    keys = ("boxes", "scores", "classes", "num_valid")
+    out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}
+    for batch in dataset:
+        det = jax.device_get(predict(variables, jnp.asarray(batch["image"])))
+        for k in keys:
+            out[k].append(np.asarray(getattr(det, k)))
+        out["gt_boxes"].append(batch["boxes"])
+        out["gt_labels"].append(batch["labels"])
+        out["gt_mask"].append(batch["mask"])
+        out["image"].append(batch["image"])
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def detection_metrics(res: dict, num_classes: int) -> dict:
+    """VOC mAP@0.5 (all-point, ``evaluate_voc``) and COCO AP / AP50 / AP75 (pycocotools-exact) of ``run_predict``."""
+    gt_labels = np.where(res["gt_mask"], res["gt_labels"], -1)
+    voc = evaluate_voc(res["boxes"], res["scores"], res["classes"], res["gt_boxes"], gt_labels,
+                       pred_valid=res["num_valid"], num_classes=num_classes)
+    ev = DetectionEvaluator(num_classes, kind="coco")
+    ev.update(res["boxes"], res["scores"], res["classes"], res["num_valid"], res["gt_boxes"], gt_labels)
+    coco = ev.compute()
+    return {"map50_voc": float(voc.map), "coco_ap": float(coco.stats[0]), "coco_ap50": float(coco.stats[1]),
+            "coco_ap75": float(coco.stats[2])}
+
+
+def fps(predict: Callable, variables, images: np.ndarray) -> float:
+    """Images per second of the full jitted ``predict`` (network + decode + NMS) on one batch, ``measure_fps``."""
+    from jaxvision.metrics import measure_fps
+
+    x = jnp.asarray(images)
+    return float(measure_fps(lambda im: predict(variables, im), x, repeats=10).images_per_s)
+
+
+def save_detections_png(path: str, images: np.ndarray, boxes: np.ndarray, classes: np.ndarray, num_valid,
+                        class_names: Sequence[str], scores: np.ndarray | None = None, min_score: float = 0.3,
+                        ncol: int = 8, scale: int = 4, points: np.ndarray | None = None) -> str:
+    """Grid PNG of images with predicted boxes (class-coloured, labelled) and optional landmark points.
+
+    Args:
+        images: float32 ``[N, H, W, 3]`` in [0, 1]. boxes: ``[N, D, 4]`` xyxy px. classes: ``[N, D]`` int.
+        num_valid: ``[N]`` counts. scores: ``[N, D]`` (boxes below ``min_score`` are not drawn).
+        points: optional ``[N, L, 2]`` (x, y) px landmarks drawn as dots.
+    """
+    from PIL import Image, ImageDraw
+
+    n, h, w = images.shape[:3]
+    pad = 2
+    rows = -(-n // ncol)
+    canvas = Image.new("RGB", (min(n, ncol) * (w * scale + pad) + pad, rows * (h * scale + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for k in range(n):
+        r, c = divmod(k, ncol)
+        ox, oy = pad + c * (w * scale + pad), pad + r * (h * scale + pad)
+        tile = Image.fromarray((np.clip(images[k], 0, 1) * 255).round().astype(np.uint8))
+        canvas.paste(tile.resize((w * scale, h * scale), Image.NEAREST), (ox, oy))
+        for j in range(int(num_valid[k])):
+            if scores is not None and scores[k, j] < min_score:
+                continue
+            x0, y0, x1, y1 = (float(v) * scale for v in boxes[k, j])
+            color = PALETTE[int(classes[k, j]) % len(PALETTE)]
+            draw.rectangle([ox + x0, oy + y0, ox + x1, oy + y1], outline=color, width=2)
+            text = class_names[int(classes[k, j])] if 0 <= int(classes[k, j]) < len(class_names) else "?"
+            if scores is not None:
+                text += f" {scores[k, j]:.2f}"
+            draw.text((ox + x0 + 2, oy + y0 + 1), text, fill=color)
+        if points is not None:
+            for x, y in points[k]:
+                draw.ellipse([ox + x * scale - 3, oy + y * scale - 3, ox + x * scale + 3, oy + y * scale + 3],
+                             fill=(255, 255, 0), outline=(0, 0, 0))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    canvas.save(path)
+    return path

@@ -1,0 +1,106 @@
+"""landmarks_shapes: the per-object landmarks of single-object ``shapes`` images (64 px, 6 points: centre + vertices).
+
+``LandmarkNet``: ResNet stages at strides 4 and 8 fused into stride-4 heatmaps, one per landmark, read out with a
+soft-argmax and trained with an L1 loss over the landmarks each class defines (``landmarks_mask``). Reports, on
+the held-out test split, the normalized mean error (NME, distance / max(box w, h)) and PCK@0.1 and @0.05, plus
+FPS. Writes ``metrics.jsonl``, checkpoints and ``predictions.png`` (predicted landmarks as yellow dots).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import _detection as D
+from jaxvision import data
+from jaxvision.data.shapes import NUM_LANDMARKS
+from jaxvision.models.backbones.resnet import ResNetSmall
+from jaxvision.models.detection import landmarks
+
+NAME = "landmarks_shapes"
+
+
+@dataclasses.dataclass
+class Config:
+    image_size: int = 64
+    width: int = 16
+    head_width: int = 32
+    batch_size: int = 16
+    num_steps: int = 800
+    learning_rate: float = 2e-3
+    weight_decay: float = 5e-4
+    warmup_steps: int = 50
+    num_train: int = 2048
+    num_test: int = 256
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 0
+    checkpoint_every: int = 500
+    keep: int = 2
+    progress: bool = True
+
+
+TINY = dict(image_size=32, width=8, head_width=8, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
+            num_test=8, log_every=2, checkpoint_every=2, progress=False)
+
+
+def make_model(cfg: Config) -> landmarks.LandmarkNet:
+    backbone = functools.partial(ResNetSmall, stage_sizes=(1, 1, 1), width=cfg.width)
+    return landmarks.LandmarkNet(num_landmarks=NUM_LANDMARKS, backbone=backbone, width=cfg.head_width)
+
+
+def _parts(cfg: Config):
+    model = make_model(cfg)
+    return model, D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3)), landmarks.predict_fn(model)
+
+
+def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
+    ds = data.load("shapes", "test", min(cfg.batch_size, 64), image_size=cfg.image_size, single_object=True,
+                   num_examples=cfg.num_test, drop_remainder=False)
+    variables = D.variables_of(state)
+    err, correct, correct05, valid, images, preds = [], [], [], [], [], []
+    for batch in ds:
+        pred = predict(variables, jnp.asarray(batch["image"]))
+        m = jax.device_get(landmarks.landmark_metrics(pred, batch, 0.1))
+        err.append(m["error"])
+        correct.append(m["correct"])
+        correct05.append(m["error"] <= 0.05)
+        valid.append(m["valid"])
+        images.append(batch["image"])
+        preds.append(np.asarray(pred))
+    err, correct, correct05, valid = (np.concatenate(a) for a in (err, correct, correct05, valid))
+    n = max(valid.sum(), 1)
+    metrics = {"nme": float((err * valid).sum() / n), "pck@0.1": float((correct * valid).sum() / n),
+               "pck@0.05": float((correct05 * valid).sum() / n)}
+    if workdir is not None:
+        images, preds = np.concatenate(images)[:32], np.concatenate(preds)[:32]
+        vis = valid[:32]
+        pts = [p[v] for p, v in zip(preds, vis)]
+        D.save_detections_png(os.path.join(workdir, "predictions.png"), images, np.zeros((len(images), 0, 4)),
+                              np.zeros((len(images), 0), np.int32), np.zeros(len(images), np.int32), (),
+                              points=pts)
+        metrics["fps_cpu"] = D.fps(predict, variables, images)
+    return metrics
+
+
+def train(cfg: Config, workdir: str) -> dict:
+    """Train, then evaluate on the test split (NME, PCK@0.1, FPS) and write predictions.png."""
+    model, state, predict = _parts(cfg)
+    ds = data.load("shapes", "train", cfg.batch_size, seed=cfg.seed, image_size=cfg.image_size, single_object=True,
+                   num_examples=cfg.num_train)
+    loss = D.make_loss_fn(model, landmarks.loss_fn)
+    t0 = time.perf_counter()
+    state, summary = D.train_loop(NAME, cfg, workdir, state, loss, ds, lambda s: _evaluate(cfg, predict, s))
+    train_s = time.perf_counter() - t0
+    return {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+
+
+def evaluate(cfg: Config, workdir: str) -> dict:
+    """Metrics of the latest checkpoint in ``workdir``; rewrites predictions.png."""
+    _, state, predict = _parts(cfg)
+    return _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)

@@ -1,0 +1,102 @@
+"""The ``jaxvision`` command: list, train and evaluate experiments (and compute FID).
+
+    jaxvision list
+    jaxvision train EXPERIMENT [--workdir DIR] [--set key=value ...] [--tiny]
+    jaxvision eval EXPERIMENT --workdir DIR [--set key=value ...]
+    jaxvision fid ...            (delegates to jaxvision.metrics.fid.main)
+
+Bad input (unknown experiment, unknown config key, wrong-typed value, a corrupt checkpoint, a workdir holding
+another experiment) prints ``jaxvision: error: ...`` to stderr and exits with status 2 before anything in the
+workdir is written; a non-finite loss exits with status 3 (the last good checkpoint is kept).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxvision", description="Train and evaluate jaxvision experiments.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the experiments")
+    for name, help_ in (("train", "train an experiment (resumes from WORKDIR's latest checkpoint)"),
+                        ("eval", "evaluate the latest checkpoint in WORKDIR")):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("experiment", help="experiment name (see `jaxvision list`)")
+        c.add_argument("--workdir", required=name == "eval",
+                       help="run directory for checkpoints, metrics.jsonl and images (train default: runs/EXPERIMENT)")
+        c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set num_steps=500 (repeatable)")
+        c.add_argument("--tiny", action="store_true", help="apply the experiment's TINY overrides (smoke test)")
+    sub.add_parser("fid", help="compute FID between image folders / npz statistics", add_help=False)
+    return p
+
+
+def _print_result(result: dict) -> None:
+    print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}, indent=1,
+                      default=str))
+
+
+def _list() -> int:
+    import dataclasses
+
+    import experiments
+
+    found, broken = experiments.discover()
+    for name, module in sorted(found.items()):
+        doc = (module.__doc__ or "").strip().splitlines()
+        summary = doc[0].split(":", 1)[-1].strip() if doc else ""
+        print(f"{name:28s} {summary}")
+        keys = ", ".join(f.name for f in dataclasses.fields(module.Config))
+        print(f"{'':28s} config: {keys}")
+    for name, err in sorted(broken.items()):
+        print(f"{name:28s} (cannot be imported: {err})")
+    return 0
+
+
+def _run(args) -> int:
+    import experiments
+
+    module = experiments.get(args.experiment)
+    cfg = experiments.make_config(module, experiments.parse_sets(args.sets), tiny=args.tiny)
+    if args.command == "train":
+        workdir = args.workdir or os.path.join("runs", args.experiment)
+        if os.path.exists(workdir) and not os.path.isdir(workdir):
+            raise experiments.ExperimentError(f"--workdir {workdir}: exists and is not a directory")
+        print(f"[jaxvision] training {args.experiment} in {os.path.abspath(workdir)}", file=sys.stderr)
+        result = module.train(cfg, workdir)
+    else:
+        if not os.path.isdir(args.workdir):
+            raise experiments.ExperimentError(f"--workdir {args.workdir}: no such directory")
+        result = module.evaluate(cfg, args.workdir)
+    _print_result(result or {})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jaxvision`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["fid"]:
+        from jaxvision.metrics import fid
+
+        return int(fid.main(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        return _list()
+    from experiments import ExperimentError
+    from jaxvision.train import CheckpointError, NonFiniteLossError
+
+    try:
+        return _run(args)
+    except (ExperimentError, CheckpointError, FileNotFoundError) as e:
+        print(f"jaxvision: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"jaxvision: error: {e}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``photos``: the real colour photographs bundled with scikit-image, as random square patches.
+
+The split is by image (no photo appears in both): ``train`` crops astronaut, chelsea, hubble_deep_field,
+immunohistochemistry, retina; ``test`` crops coffee and rocket. Each photo is first downscaled by ``downscale``
+(area averaging) so that a patch shows a recognisable part of the scene, then patches of ``patch_size`` px are cut at
+random positions (with a random horizontal flip on ``train``). Train patches are redrawn every epoch, each from
+``(seed, epoch, position)``; test patches are fixed by ``seed``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from jaxvision._checks import check_choice, check_positive
+from jaxvision.data.base import Dataset
+
+TRAIN_IMAGES = ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina")
+TEST_IMAGES = ("coffee", "rocket")
+SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
+
+
+@functools.lru_cache(maxsize=None)
+def photo(name: str, downscale: int = 1) -> np.ndarray:
+    """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only)."""
+    import skimage.data
+
+    img = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255.0
+    if downscale > 1:
+        h, w = (s // downscale * downscale for s in img.shape[:2])
+        img = img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3).mean((1, 3))
+    img = np.ascontiguousarray(img, np.float32)
+    img.setflags(write=False)
+    return img
+
+
+def images(split: str, downscale: int = 1) -> list[np.ndarray]:
+    """The photos of a split ('train' or 'test'), float32 [H, W, 3] in [0, 1] each."""
+    check_choice("split", split, tuple(SPLITS))
+    return [photo(n, downscale) for n in SPLITS[split]]
+
+
+def random_crops(rngs, pool: list[np.ndarray], n: int, size: int, flip: bool = False) -> np.ndarray:
+    """``n`` random ``size`` x ``size`` crops, each from a uniformly chosen photo of ``pool``: float32 [n, size, size, 3].
+
+    ``rngs`` is one numpy Generator for all crops, or a sequence of one Generator per crop.
+    """
+    out = np.empty((n, size, size, 3), np.float32)
+    for j in range(n):
+        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+        img = pool[rng.integers(0, len(pool))]
+        if min(img.shape[:2]) < size:
+            raise ValueError(f"patch_size: expected <= {min(img.shape[:2])} px at this downscale, got {size}")
+        y = rng.integers(0, img.shape[0] - size + 1)
+        x = rng.integers(0, img.shape[1] - size + 1)
+        crop = img[y:y + size, x:x + size]
+        out[j] = crop[:, ::-1] if flip and rng.random() < 0.5 else crop
+    return out
+
+
+def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, patch_size: int = 32,
+         downscale: int = 4, num_examples: int = 4096, drop_remainder: bool = True, host_id=None,
+         num_hosts=None) -> Dataset:
+    """Batches ``{'image': float32 [B, patch_size, patch_size, 3] in [0, 1]}`` (see ``jaxvision.data.load``)."""
+    check_choice("split", split, tuple(SPLITS))
+    check_positive("patch_size", patch_size)
+    check_positive("downscale", downscale)
+    check_positive("num_examples", num_examples)
+    pool = images(split, downscale)
+    if split == "test":
+        fixed = random_crops(np.random.default_rng([seed, 7357]), pool, num_examples, patch_size)
+
+        def make_batch(idx, rngs):
+            return {"image": fixed[idx]}
+    else:
+        random_crops(np.random.default_rng(0), pool, 1, patch_size)  # validate patch_size early
+
+        def make_batch(idx, rngs):
+            return {"image": random_crops(rngs, pool, len(idx), patch_size, flip=True)}
+    info = {"name": "photos", "split": split, "image_size": (patch_size, patch_size), "channels": 3,
+            "images": SPLITS[split], "num_examples": num_examples}
+    return Dataset(num_examples, make_batch, batch_size, seed=seed, shuffle=split == "train",
+                   drop_remainder=drop_remainder, num_devices=num_devices, host_id=host_id, num_hosts=num_hosts,
+                   info=info)

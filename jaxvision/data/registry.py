@@ -1,0 +1,46 @@
+"""``jaxvision.data.load``: one entry point for every data set, embedded or TFDS."""
+from __future__ import annotations
+
+import importlib
+
+from jaxvision.data.base import Dataset
+
+EMBEDDED = {"shapes": "jaxvision.data.shapes", "digits": "jaxvision.data.digits",
+            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture"}
+TFDS = ("voc/2007", "voc/2012", "coco/2017", "mnist", "cifar10", "celeb_a")
+NAMES = tuple(EMBEDDED) + TFDS
+
+
+def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int | None = None,
+         **options) -> Dataset:
+    """Load one split of a data set as a ``Dataset`` of fixed-shape numpy batches.
+
+    Args:
+      name: 'shapes', 'digits', 'photos', 'mixture' (embedded, nothing downloaded) or a TFDS name
+        ('voc/2007', 'voc/2012', 'coco/2017', 'mnist', 'cifar10', 'celeb_a'; see ``jaxvision.data.tfds``).
+      split: e.g. 'train', 'val', 'test' (which ones exist depends on the data set).
+      batch_size: global batch size over all hosts and devices.
+      seed: seeds the epoch order and per-batch augmentation.
+      num_devices: if given, arrays get a leading device axis [D, B/D, ...] (for ``jax.pmap``).
+      **options: data-set specific (``image_size``, ``max_boxes``, ``single_object``, ``backgrounds``,
+        ``num_examples`` for shapes; ``size`` for digits; ``patch_size`` for photos; ``kind`` for mixture;
+        ``drop_remainder``, ``host_id``, ``num_hosts`` for all).
+
+    Returns:
+      A ``Dataset``: iterate it for one epoch of batches, ``len()`` is batches per epoch, ``.batch(i, epoch)`` is
+      random access, ``.info`` holds num_classes, image_size, class_names, ...
+    """
+    if name in EMBEDDED:
+        module = importlib.import_module(EMBEDDED[name])
+    elif name in TFDS:
+        from jaxvision.data import tfds as module
+
+        options["name"] = name
+    else:
+        raise ValueError(f"name: expected one of {NAMES}, got {name!r}")
+    try:
+        return module.load(split, batch_size, seed, num_devices, **options)
+    except TypeError as e:
+        if "unexpected keyword" in str(e):
+            raise ValueError(f"options for data set {name!r}: {e}") from None
+        raise

@@ -1,0 +1,198 @@
+"""Checkpoints: a thin wrapper over Orbax's ``CheckpointManager`` that knows which experiment owns a workdir.
+
+Layout of a workdir::
+
+    WORKDIR/
+      checkpoints/
+        <step>/                 one directory per saved step (the last ``keep`` are kept)
+          state/                the train state's arrays (Orbax StandardSave: params, batch_stats, opt_state,
+                                step, rng; any pytree state works, e.g. a GANState)
+          meta/metadata         JSON: {"experiment": name, "config": {...}, "step": step, "jaxvision": version}
+          _CHECKPOINT_METADATA  Orbax's own bookkeeping
+      metrics.jsonl             one JSON object per log/eval event (written by the loop)
+
+Atomicity: Orbax writes a step into ``<step>.orbax-checkpoint-tmp-*`` and renames it to ``<step>`` only when
+every file is complete, so a process killed in the middle of a save leaves at most a tmp directory, which is never
+read (and is deleted when the manager next opens the directory). The latest finished step is always intact.
+
+Safety: opening a workdir whose latest checkpoint belongs to another experiment raises ``CheckpointError`` before
+anything is written; so does a checkpoint that cannot be read. Orbax refuses to save over an existing step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used: unreadable, corrupt, or written by another experiment."""
+
+
+def _jsonable(config: Any) -> Any:
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    return json.loads(json.dumps(config, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+class CheckpointManager:
+    """Save every ``every`` steps, keep the last ``keep``, restore the latest.
+
+    Args:
+      workdir: the run's directory; checkpoints go to ``workdir/checkpoints``.
+      experiment: name of the experiment owning the workdir (stored in every checkpoint, checked on open).
+      config: the experiment's config (dataclass or dict), stored as JSON next to the arrays.
+      every: save when ``step % every == 0`` (``save(..., force=True)`` saves regardless, e.g. at the end).
+      keep: how many of the latest checkpoints to keep (older ones are deleted after a successful save).
+
+    Raises:
+      CheckpointError: if the latest checkpoint in ``workdir`` belongs to another experiment or is unreadable.
+    """
+
+    def __init__(self, workdir: str, experiment: str, config: Any = None, every: int = 1000, keep: int = 3):
+        if every <= 0 or keep <= 0:
+            raise ValueError(f"every, keep: expected > 0, got every={every}, keep={keep}")
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, CHECKPOINT_DIR)
+        self.experiment = experiment
+        self.config = _jsonable(config)
+        self.every = int(every)
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True,
+                                               enable_async_checkpointing=False)
+        self._check_existing()
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+
+    # -- inspection -------------------------------------------------------------------------------------------
+
+    def _step_dirs(self) -> list[int]:
+        if not os.path.isdir(self.directory):
+            return []
+        return sorted(int(n) for n in os.listdir(self.directory)
+                      if n.isdigit() and os.path.isdir(os.path.join(self.directory, n)))
+
+    def _read_meta(self, step: int) -> dict:
+        path = os.path.join(self.directory, str(step), "meta", "metadata")
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+            if not isinstance(meta, dict) or "experiment" not in meta:
+                raise ValueError("no 'experiment' entry")
+            return meta
+        except (OSError, ValueError) as e:
+            raise CheckpointError(
+                f"checkpoint {os.path.join(self.directory, str(step))} is unreadable or corrupt ({e}); move it "
+                "away or choose another --workdir (nothing was overwritten)") from None
+
+    def _check_existing(self) -> None:
+        steps = self._step_dirs()
+        if not steps:
+            return
+        meta = self._read_meta(steps[-1])
+        if meta["experiment"] != self.experiment:
+            raise CheckpointError(
+                f"workdir {self.workdir} holds checkpoints of experiment {meta['experiment']!r}, not "
+                f"{self.experiment!r}; choose another --workdir (nothing was overwritten)")
+
+    def latest_step(self) -> int | None:
+        """The newest finished step, or None."""
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        """All finished steps, oldest first."""
+        return sorted(self._manager.all_steps())
+
+    def metadata(self, step: int | None = None) -> dict:
+        """The JSON stored with a step (default: the latest): experiment, config, step, jaxvision version."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        return self._read_meta(step)
+
+    def config_changes(self, step: int | None = None) -> dict[str, tuple]:
+        """Config keys whose stored value (at ``step``, default latest) differs from this run's: {key: (old, new)}."""
+        if (self.latest_step() if step is None else step) is None or not isinstance(self.config, dict):
+            return {}
+        old = self.metadata(step).get("config") or {}
+        keys = set(old) | set(self.config)
+        return {k: (old.get(k), self.config.get(k)) for k in sorted(keys) if old.get(k) != self.config.get(k)}
+
+    # -- save / restore ---------------------------------------------------------------------------------------
+
+    def should_save(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def save(self, state, force: bool = False) -> bool:
+        """Save ``state`` (any pytree with a scalar ``step`` field; not replicated) at its step.
+
+        Returns:
+          True if a checkpoint was written (``step % every == 0``, or ``force``; never twice for one step).
+        """
+        step = int(jax.device_get(state.step))
+        if (not force and not self.should_save(step)) or step in self.all_steps():
+            return False
+        from jaxvision import __version__
+
+        meta = {"experiment": self.experiment, "config": self.config, "step": step, "jaxvision": __version__}
+        if jax.process_count() > 1:  # per-process (pmap/unreplicated) arrays: save host copies, written by process 0
+            state = jax.device_get(state)
+        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                         meta=ocp.args.JsonSave(meta)), force=True)
+        self._manager.wait_until_finished()
+        return True
+
+    def restore(self, target, step: int | None = None):
+        """Restore a step (default: the latest) into the structure, shapes and dtypes of ``target``.
+
+        Args:
+          target: a state of the same structure (e.g. the freshly initialized one); its static fields (apply_fn,
+            tx) are kept, its arrays replaced.
+          step: which step; None means the latest.
+
+        Returns:
+          The restored state, or ``target`` unchanged if there is no checkpoint yet.
+
+        Raises:
+          CheckpointError: unreadable/corrupt files, another experiment's checkpoint, or arrays whose structure or
+            shapes differ from ``target`` (e.g. a changed model size).
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            return target
+        meta = self._read_meta(step)
+        if meta["experiment"] != self.experiment:
+            raise CheckpointError(f"checkpoint step {step} belongs to experiment {meta['experiment']!r}, "
+                                  f"not {self.experiment!r}")
+        if jax.process_count() > 1:  # restore host copies on every process (see save)
+            abstract = jax.device_get(target)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            state = restored["state"]
+        except Exception as e:  # orbax/tensorstore raise many types for truncated or mangled files
+            raise CheckpointError(
+                f"checkpoint {os.path.join(self.directory, str(step))} is unreadable, corrupt or does not match "
+                f"this model ({type(e).__name__}: {str(e)[:300]}); move it away or choose another --workdir "
+                "(nothing was overwritten)") from None
+        leaves_t, leaves_r = jax.tree.leaves(target), jax.tree.leaves(state)
+        bad = [(np.shape(a), np.shape(b)) for a, b in zip(leaves_t, leaves_r) if np.shape(a) != np.shape(b)]
+        if len(leaves_t) != len(leaves_r) or bad:
+            raise CheckpointError(f"checkpoint step {step} does not match this model's state (shapes {bad[:3]})")
+        return state
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

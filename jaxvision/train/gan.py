@@ -1,0 +1,42 @@
+"""GAN training core: state, step and losses (one import for users).
+
+    from jaxvision.train.gan import GANState, make_gan_step
+    state = GANState.create(g_apply_fn=G.apply, g_variables=G.init(...), d_apply_fn=D.apply,
+                            d_variables=D.init(...), g_tx=optax.adam(2e-4, b1=0.5),
+                            d_tx=optax.adam(2e-4, b1=0.5), rng=key, ema_decay=0.999)
+    step = make_gan_step("non_saturating", latent_shape=(100,), n_critic=1)   # per-device, axis 'batch'
+    p_step = jax.pmap(step, axis_name="batch")   # or jaxvision.train.parallel.pmap_step(step)
+
+See gan_state.py, gan_step.py and gan_losses.py.
+"""
+from jaxvision.train.gan_losses import (
+    LOSSES,
+    bce_discriminator_loss,
+    discriminator_loss,
+    generator_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    least_squares_discriminator_loss,
+    least_squares_generator_loss,
+    minimax_generator_loss,
+    non_saturating_generator_loss,
+)
+from jaxvision.train.gan_state import GANState
+from jaxvision.train.gan_step import latent_noise, make_gan_step, validate_real
+
+__all__ = [
+    "LOSSES",
+    "GANState",
+    "make_gan_step",
+    "latent_noise",
+    "validate_real",
+    "discriminator_loss",
+    "generator_loss",
+    "bce_discriminator_loss",
+    "minimax_generator_loss",
+    "non_saturating_generator_loss",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+]

@@ -1,0 +1,170 @@
+"""``fit``: the generic training loop (progress bar, periodic eval, metrics.jsonl, checkpoints, exact resume).
+
+The loop never imports a model: it receives a state, a pure step function and a data set. Step ``s`` always reads
+batch ``s % len(data)`` of epoch ``s // len(data)`` and the step's PRNG key is derived from ``(state.rng, step)``,
+so a run that is killed and resumed from its last checkpoint computes exactly what an uninterrupted run computes.
+
+Non-finite losses are detected at every log and checkpoint boundary (the per-step losses stay on device in between,
+so the loop does not block every step); the run then stops with ``NonFiniteLossError`` naming the first bad step,
+and no checkpoint is written after it, so the last good checkpoint remains the latest.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxvision.train import parallel
+from jaxvision.train.checkpoint import CheckpointError, CheckpointManager
+from jaxvision.train.metrics import MetricsWriter
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; ``step`` is the first step (1-based update count) affected."""
+
+    def __init__(self, step: int, value: float, last_checkpoint: int | None):
+        self.step, self.value, self.last_checkpoint = step, value, last_checkpoint
+        kept = f"the last good checkpoint (step {last_checkpoint}) is kept" if last_checkpoint is not None else \
+            "no checkpoint had been written yet"
+        super().__init__(f"non-finite loss {value} at step {step}; training stopped, {kept}. Lower the learning "
+                         "rate or check the data, then rerun to resume.")
+
+
+def _mean_metrics(buffer: list[dict]) -> dict[str, float]:
+    host = jax.device_get(buffer)
+    return {k: float(np.mean([np.mean(m[k]) for m in host])) for k in host[0]}
+
+
+def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str, experiment: str,
+        config: Any = None, eval_fn: Callable[[Any], dict] | None = None, eval_every: int = 0,
+        checkpoint_every: int = 500, keep: int = 3, log_every: int = 50, resume: bool = True,
+        data_parallel: bool = False, progress: bool = True, tensorboard: bool = False,
+        hooks: Sequence[Callable[[int, Any], None]] = ()) -> tuple[Any, dict]:
+    """Train ``state`` for ``num_steps`` steps (counting steps done before a resume).
+
+    Args:
+      state: the initial state (a pytree with an int ``step``, e.g. ``TrainState``); replaced by the latest
+        checkpoint in ``workdir`` if ``resume``.
+      train_step: pure ``(state, batch) -> (state, metrics)`` with a ``'loss'`` metric; jitted here, or pmapped
+        (build it with ``make_train_step(loss_fn, axis_name='batch')``) if ``data_parallel``.
+      train_data: a ``jaxvision.data.Dataset`` (anything with ``len()`` and ``batch(i, epoch)``). With
+        ``data_parallel`` its batches are sharded to the local devices unless it already has ``num_devices``.
+      num_steps: total optimizer steps of the run.
+      workdir: run directory: checkpoints/, metrics.jsonl.
+      experiment, config: stored in every checkpoint; a workdir of another experiment is refused.
+      eval_fn: ``(state) -> dict of floats``, called with the unreplicated state every ``eval_every`` steps (0:
+        only at the end) and at the end; results are logged with split 'eval'.
+      checkpoint_every, keep: checkpoint cadence and retention (a checkpoint is always written at the end).
+      log_every: steps between 'train' records (mean metrics over the interval, steps_per_sec).
+      resume: restore the latest checkpoint of ``workdir`` first (default); with False a workdir that already
+        holds checkpoints is refused (CheckpointError) instead of being overwritten.
+      data_parallel: replicate the state on all local devices and pmap the step.
+      progress: show a tqdm progress bar (stderr).
+      tensorboard: also log to TensorBoard (needs tensorboardX).
+      hooks: callables ``hook(step, state)`` run after every step, its logging and checkpointing (e.g. to save
+        sample images); ``state`` is replicated if ``data_parallel``.
+
+    Returns:
+      ``(state, summary)``: the final (unreplicated) state and a dict with the last train metrics and, if
+      ``eval_fn`` is given, the final eval metrics.
+
+    Raises:
+      NonFiniteLossError: a loss became NaN/inf (nothing is saved after the last good checkpoint).
+      CheckpointError: the workdir's checkpoint is corrupt or belongs to another experiment.
+    """
+    from tqdm.auto import tqdm
+
+    ckpt = CheckpointManager(workdir, experiment, config, every=checkpoint_every, keep=keep)
+    if resume:
+        state = ckpt.restore(state)
+        changes = ckpt.config_changes()
+        if changes:
+            warnings.warn(f"resuming {experiment} in {workdir} with a changed config: " + ", ".join(
+                f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in changes.items())), stacklevel=2)
+    elif ckpt.latest_step() is not None:
+        latest = ckpt.latest_step()
+        ckpt.close()
+        raise CheckpointError(f"workdir {workdir} already holds checkpoints (latest step {latest}) and "
+                              "resume=False would overwrite them; choose another workdir")
+    start = int(jax.device_get(state.step))
+    writer = MetricsWriter(workdir, resume_step=start, tensorboard=tensorboard)
+    n_batches = len(train_data)
+    shard = data_parallel and not getattr(train_data, "num_devices", None)
+    if data_parallel:
+        step_fn = parallel.pmap_step(train_step, donate_state=jax.default_backend() != "cpu")
+        dstate = parallel.replicate(state)
+        host_state = lambda s: parallel.unreplicate(s)  # noqa: E731
+    else:
+        step_fn = jax.jit(train_step, donate_argnums=(0,) if jax.default_backend() != "cpu" else ())
+        dstate = state
+        host_state = lambda s: s  # noqa: E731
+
+    summary: dict = {}
+    pending: list[tuple[int, Any]] = []  # (step, device loss) not yet checked for finiteness
+    buffer: list[dict] = []
+    last_ckpt = ckpt.latest_step()
+    bar = tqdm(total=num_steps, initial=start, disable=not progress, desc=experiment, dynamic_ncols=True,
+               mininterval=0.5)
+    t0, s0 = time.time(), start
+
+    def check_finite():
+        if not pending:
+            return
+        losses = jax.device_get([loss for _, loss in pending])
+        for (s, _), loss in zip(pending, losses):
+            value = float(np.mean(loss))
+            if not math.isfinite(value):
+                writer.write(s, "non_finite", {"loss": value})
+                raise NonFiniteLossError(s, value, last_ckpt)
+        pending.clear()
+
+    def run_eval(step):
+        metrics = {k: float(v) for k, v in eval_fn(host_state(dstate)).items()}
+        writer.write(step, "eval", metrics)
+        summary.update({f"eval_{k}": v for k, v in metrics.items()})
+        bar.write(f"[{experiment}] step {step} eval " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+
+    try:
+        for step in range(start, num_steps):
+            epoch, i = divmod(step, n_batches)
+            batch = train_data.batch(i, epoch)
+            if shard:
+                batch = parallel.shard(batch)
+            dstate, metrics = step_fn(dstate, batch)
+            done = step + 1
+            pending.append((done, metrics["loss"]))
+            buffer.append(metrics)
+            bar.update(1)
+            if done % log_every == 0 or done == num_steps:
+                check_finite()
+                mean = _mean_metrics(buffer)
+                now = time.time()
+                mean["steps_per_sec"] = (done - s0) / max(now - t0, 1e-9)
+                t0, s0 = now, done
+                writer.write(done, "train", mean)
+                summary.update(mean)
+                buffer.clear()
+                bar.set_postfix(loss=f"{mean['loss']:.4g}")
+            if eval_fn is not None and eval_every and done % eval_every == 0 and done != num_steps:
+                run_eval(done)
+            if ckpt.should_save(done) or done == num_steps:
+                check_finite()
+                if ckpt.save(host_state(dstate), force=True):
+                    last_ckpt = done
+            for hook in hooks:
+                hook(done, dstate)
+        check_finite()
+        if start >= num_steps:  # nothing to train: make sure the final state is on disk
+            ckpt.save(host_state(dstate), force=True)
+        if eval_fn is not None:
+            run_eval(max(start, num_steps))
+    finally:
+        bar.close()
+        writer.close()
+        ckpt.close()
+    return host_state(dstate), summary
