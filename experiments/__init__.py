@@ -89,14 +89,16 @@ def _parse(key: str, text: str, typ: Any) -> Any:
     if typ is str:
         return text
     if origin in (tuple, list) or typ in (tuple, list):
+        args = typing.get_args(typ)
+        elem = args[0] if args else None
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
-            raise ExperimentError(f"--set {key}={text}: expected a {getattr(origin, '__name__', typ)} literal "
-                                  f"such as (32, 64), got {text!r}") from None
+            if elem is not str:
+                raise ExperimentError(f"--set {key}={text}: expected a {getattr(origin, '__name__', typ)} literal "
+                                      f"such as (32, 64), got {text!r}") from None
+            value = tuple(v.strip() for v in text.split(",") if v.strip())  # ring,grid -> ('ring', 'grid')
         value = (value,) if not isinstance(value, (tuple, list)) else value
-        args = typing.get_args(typ)
-        elem = args[0] if args else None
         if elem is not None and elem is not Ellipsis and not all(
                 isinstance(v, elem) and not (elem is int and isinstance(v, bool)) for v in value):
             raise ExperimentError(f"--set {key}={text}: expected elements of type {elem.__name__}, got {text!r}")

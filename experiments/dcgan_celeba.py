@@ -27,6 +27,7 @@ class Config(TFDSConfig):
     ndf: int = 64
     batch_size: int = 128
     num_steps: int = 20_000
+    ema_decay: float | None = 0.999
     data_parallel: bool = True
     sample_every: int = 1000
     checkpoint_every: int = 2000

@@ -51,7 +51,7 @@ class DCGANConfig:
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 2e-4
     b1: float = 0.5
-    ema_decay: float | None = 0.999
+    ema_decay: float | None = 0.99
     seed: int = 0
     data_parallel: bool = False       # pmap over all local devices (batch_size divisible by their number)
     sample_every: int = 250

@@ -8,6 +8,7 @@ their predicted class, red when wrong). Its checkpoint is the feature network fo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from jaxvision.data import digits
 from jaxvision.models.backbones.small_cnn import SmallCNN
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step, parallel
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
+from jaxvision.train.state import jit_once
 from jaxvision.train.images import save_image_grid
 
 NAME = "digits_classifier"
@@ -30,7 +32,7 @@ NAME = "digits_classifier"
 class Config:
     size: int = 16                    # digits resized to size x size (8, 16 or 32)
     batch_size: int = 64
-    num_steps: int = 1200
+    num_steps: int = 500
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
@@ -41,13 +43,13 @@ class Config:
     seed: int = 0
     data_parallel: bool = False       # pmap over all local devices (batch_size must divide evenly)
     log_every: int = 50
-    eval_every: int = 400
-    checkpoint_every: int = 400
+    eval_every: int = 250
+    checkpoint_every: int = 250
     keep: int = 3
     progress: bool = True
 
 
-TINY = dict(num_steps=6, batch_size=32, widths=(4, 8), features=16, warmup_steps=2, log_every=2, eval_every=3,
+TINY = dict(size=8, num_steps=6, batch_size=32, widths=(4, 8), features=16, warmup_steps=2, log_every=2, eval_every=3,
             checkpoint_every=3, progress=False)
 
 
@@ -70,12 +72,14 @@ def _shift(images: jax.Array, rng: jax.Array, max_shift: int) -> jax.Array:
 def make_state(cfg: Config) -> TrainState:
     model = make_model(cfg)
     init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
-    variables = model.init(init_rng, jnp.zeros((1, cfg.size, cfg.size, 1)), train=False)
+    # jitted (eager init compiles every op separately), unoptimized (PRNG kernels compile slowly on CPU)
+    variables = jit_once(lambda r: model.init(r, jnp.zeros((1, cfg.size, cfg.size, 1)), train=False))(init_rng)
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
                                                   max(cfg.num_steps, cfg.warmup_steps + 1))
     tx = optax.adamw(schedule, weight_decay=cfg.weight_decay)
-    return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx, rng=state_rng,
-                             batch_stats=variables["batch_stats"])
+    create = lambda v, r: TrainState.create(apply_fn=model.apply, params=v["params"], tx=tx, rng=r,  # noqa: E731
+                                            batch_stats=v["batch_stats"])
+    return jit_once(create)(variables, state_rng)
 
 
 def make_loss_fn(cfg: Config) -> Callable:
@@ -93,11 +97,15 @@ def make_loss_fn(cfg: Config) -> Callable:
     return loss_fn
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(model: SmallCNN, variables: dict, images: jax.Array):
+    return model.apply(variables, images, train=False)
+
+
 def predict(cfg: Config, state: TrainState, images: np.ndarray) -> np.ndarray:
     """Class predictions int32 [N] for float32 images [N, S, S, 1] in [0, 1]."""
-    model = make_model(cfg)
-    fn = jax.jit(lambda p, s, x: jnp.argmax(model.apply({"params": p, "batch_stats": s}, x)[1], -1))
-    return np.asarray(fn(state.params, state.batch_stats, images))
+    _, logits = _apply(make_model(cfg), {"params": state.params, "batch_stats": state.batch_stats}, images)
+    return np.asarray(jnp.argmax(logits, -1))
 
 
 def _evaluate_state(cfg: Config, state: TrainState, workdir: str | None = None) -> dict:
@@ -159,5 +167,4 @@ def load_classifier(workdir: str) -> tuple[Callable, Config]:
     state = _restore(cfg, workdir)
     model = make_model(cfg)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    fn = jax.jit(lambda v, x: model.apply(v, x, train=False))
-    return (lambda images: fn(variables, images)), cfg
+    return (lambda images: _apply(model, variables, images)), cfg

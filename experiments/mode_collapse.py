@@ -41,7 +41,7 @@ class Config:
     kinds: tuple[str, ...] = ("ring", "grid")
     losses: tuple[str, ...] = LOSSES
     seeds: int = 5
-    num_steps: int = 2000
+    num_steps: int = 5000
     batch_size: int = 256
     latent_dim: int = 2
     g_hidden: tuple[int, ...] = (128, 128, 128)
@@ -49,7 +49,7 @@ class Config:
     learning_rate: float = 1e-3
     b1: float = 0.5
     num_samples: int = NUM_SAMPLES
-    chunk: int = 500                  # steps per compiled scan call (one metrics record and checkpoint each)
+    chunk: int = 1000                 # steps per compiled scan call (one metrics record and checkpoint each)
     grad_demo_steps: int = 300        # D-only steps of the diminished-gradient demonstration (0: skip)
 
 

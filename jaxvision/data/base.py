@@ -16,11 +16,28 @@ from typing import Any
 
 import numpy as np
 
-BatchFn = Callable[[np.ndarray, np.random.Generator], dict[str, np.ndarray]]
-
-
 def _rng(seed: int, *path: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(p) for p in path]]))
+
+
+class ExampleRngs:
+    """Per-example random generators, created on first use: ``rngs[j]`` seeds the augmentation of row ``j``.
+
+    Row ``j``'s generator depends only on ``(seed, epoch, position of the example in the epoch)``, so an example
+    is augmented identically however the global batch is split over hosts and devices.
+    """
+
+    def __init__(self, seed: int, epoch: int, positions: np.ndarray):
+        self._seed, self._epoch, self._positions = seed, epoch, positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, j: int) -> np.random.Generator:
+        return _rng(self._seed, 0xA06, self._epoch, int(self._positions[j]))
+
+
+BatchFn = Callable[[np.ndarray, ExampleRngs], dict[str, np.ndarray]]
 
 
 class Dataset:
@@ -28,8 +45,9 @@ class Dataset:
 
     Args:
       num_examples: examples per epoch (global, over all hosts).
-      make_batch: ``(indices int64 [n], rng) -> dict of arrays with leading dim n``; ``rng`` is a numpy Generator
-        derived from ``(seed, epoch, batch index, host)`` for per-batch augmentation (random crops, resampling).
+      make_batch: ``(indices int64 [n], rngs) -> dict of arrays with leading dim n``; ``rngs[j]`` is a numpy
+        Generator for row j derived from ``(seed, epoch, position in the epoch)`` (``ExampleRngs``) for random
+        augmentation (crops, resampling), independent of how batches are split over hosts.
       batch_size: the global batch size B (over all hosts and devices); must be divisible by
         ``num_hosts * (num_devices or 1)``.
       seed: seeds the epoch permutations and the augmentation.
@@ -85,15 +103,17 @@ class Dataset:
         """Batch ``i`` (0 <= i < len) of ``epoch``: this host's rows, device axis added if ``num_devices``."""
         if not 0 <= i < len(self):
             raise IndexError(f"batch index: expected in [0, {len(self)}), got {i}")
-        idx = self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        start = i * self.batch_size
+        idx = self.order(epoch)[start:start + self.batch_size]
+        positions = np.arange(start, start + self.batch_size)
         valid = np.ones(self.batch_size, bool)
         if len(idx) < self.batch_size:  # padded last batch (drop_remainder=False)
             valid[len(idx):] = False
+            positions[len(idx):] = start + len(idx) - 1
             idx = np.concatenate([idx, np.full(self.batch_size - len(idx), idx[-1])])
         per_host = self.batch_size // self.num_hosts
         rows = slice(self.host_id * per_host, (self.host_id + 1) * per_host)
-        rng = _rng(self.seed, 0xBA7C, epoch, i, self.host_id)
-        out = dict(self._make_batch(idx[rows], rng))
+        out = dict(self._make_batch(idx[rows], ExampleRngs(self.seed, epoch, positions[rows])))
         if not self.drop_remainder:
             out["valid"] = valid[rows]
         if self.num_devices:
@@ -118,7 +138,7 @@ class Dataset:
 
 def array_batches(arrays: dict[str, np.ndarray]) -> BatchFn:
     """A ``make_batch`` that gathers rows of in-memory arrays (all with the same leading dim)."""
-    def make_batch(idx: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        del rng
+    def make_batch(idx: np.ndarray, rngs: ExampleRngs) -> dict[str, np.ndarray]:
+        del rngs
         return {k: v[idx] for k, v in arrays.items()}
     return make_batch

@@ -3,7 +3,8 @@
 - ``ring``: 8 equally weighted modes on the circle of radius 1 (angles 0, 45, ..., 315 degrees), sigma 0.01.
 - ``grid``: 25 equally weighted modes on the 5x5 grid {-4, -2, 0, 2, 4}^2, sigma 0.05.
 
-The train split draws fresh samples every epoch (from ``(seed, epoch, batch)``); ``test`` is a fixed sample set.
+The train split draws fresh samples every epoch (each example from ``(seed, epoch, position)``); ``test`` is a fixed
+sample set.
 """
 from __future__ import annotations
 
@@ -49,11 +50,15 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     if split == "test":
         fixed_x, fixed_k = sample(np.random.default_rng([seed, 7357]), num_examples, kind)
 
-        def make_batch(idx, rng):
+        def make_batch(idx, rngs):
             return {"x": fixed_x[idx], "mode": fixed_k[idx]}
     else:
-        def make_batch(idx, rng):
-            x, k = sample(rng, len(idx), kind)
+        m, sd = modes(kind), SIGMA[kind]
+
+        def make_batch(idx, rngs):
+            draws = [(r.integers(0, len(m)), r.standard_normal(2)) for r in (rngs[j] for j in range(len(idx)))]
+            k = np.array([d[0] for d in draws], np.int32)
+            x = (m[k] + sd * np.array([d[1] for d in draws])).astype(np.float32)
             return {"x": x, "mode": k}
     info = {"name": "mixture", "split": split, "kind": kind, "modes": modes(kind), "sigma": SIGMA[kind],
             "num_examples": num_examples}

@@ -3,8 +3,8 @@
 The split is by image (no photo appears in both): ``train`` crops astronaut, chelsea, hubble_deep_field,
 immunohistochemistry, retina; ``test`` crops coffee and rocket. Each photo is first downscaled by ``downscale``
 (area averaging) so that a patch shows a recognisable part of the scene, then patches of ``patch_size`` px are cut at
-random positions (with a random horizontal flip on ``train``). Train patches are redrawn every epoch from
-``(seed, epoch, batch)``; test patches are fixed by ``seed``.
+random positions (with a random horizontal flip on ``train``). Train patches are redrawn every epoch, each from
+``(seed, epoch, position)``; test patches are fixed by ``seed``.
 """
 from __future__ import annotations
 
@@ -40,13 +40,15 @@ def images(split: str, downscale: int = 1) -> list[np.ndarray]:
     return [photo(n, downscale) for n in SPLITS[split]]
 
 
-def random_crops(rng: np.random.Generator, pool: list[np.ndarray], n: int, size: int,
-                 flip: bool = False) -> np.ndarray:
-    """``n`` random ``size`` x ``size`` crops, each from a uniformly chosen photo of ``pool``: float32 [n, size, size, 3]."""
+def random_crops(rngs, pool: list[np.ndarray], n: int, size: int, flip: bool = False) -> np.ndarray:
+    """``n`` random ``size`` x ``size`` crops, each from a uniformly chosen photo of ``pool``: float32 [n, size, size, 3].
+
+    ``rngs`` is one numpy Generator for all crops, or a sequence of one Generator per crop.
+    """
     out = np.empty((n, size, size, 3), np.float32)
-    which = rng.integers(0, len(pool), n)
     for j in range(n):
-        img = pool[which[j]]
+        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+        img = pool[rng.integers(0, len(pool))]
         if min(img.shape[:2]) < size:
             raise ValueError(f"patch_size: expected <= {min(img.shape[:2])} px at this downscale, got {size}")
         y = rng.integers(0, img.shape[0] - size + 1)
@@ -68,13 +70,13 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     if split == "test":
         fixed = random_crops(np.random.default_rng([seed, 7357]), pool, num_examples, patch_size)
 
-        def make_batch(idx, rng):
+        def make_batch(idx, rngs):
             return {"image": fixed[idx]}
     else:
         random_crops(np.random.default_rng(0), pool, 1, patch_size)  # validate patch_size early
 
-        def make_batch(idx, rng):
-            return {"image": random_crops(rng, pool, len(idx), patch_size, flip=True)}
+        def make_batch(idx, rngs):
+            return {"image": random_crops(rngs, pool, len(idx), patch_size, flip=True)}
     info = {"name": "photos", "split": split, "image_size": (patch_size, patch_size), "channels": 3,
             "images": SPLITS[split], "num_examples": num_examples}
     return Dataset(num_examples, make_batch, batch_size, seed=seed, shuffle=split == "train",

@@ -213,7 +213,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     check_positive("num_examples", n)
     data = generate(split, data_seed, n, image_size, max_boxes, max_objects, single_object, backgrounds, clutter, noise)
 
-    def make_batch(idx, rng):
+    def make_batch(idx, rngs):
         b = {k: v[idx] for k, v in data.items()}
         b["image"] = b["image"].astype(np.float32) / 255.0
         return b

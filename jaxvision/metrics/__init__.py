@@ -14,3 +14,4 @@ from jaxvision.metrics.plots import plot_pr_curve, save_pr_curves
 from jaxvision.metrics.speed import FpsResult, measure_fps
 from jaxvision.metrics.streaming import DetectionEvaluator, from_coco_results, to_coco_results
 from jaxvision.metrics.voc import VocResult, evaluate_voc
+from jaxvision.metrics.mode_collapse import mode_collapse_stats, nearest_modes

@@ -16,12 +16,16 @@ current choice ``m`` of every detection, a GT is *claimed before* detection ``d`
 (earlier in visiting order) currently chooses it; every detection then re-chooses its best unclaimed candidate.
 After ``k`` rounds every detection of rank < ``k`` holds its greedy choice (induction on rank), and the fixed point
 is unique, so the loop (``lax.while_loop`` until nothing changes) returns exactly the greedy matching, usually in
-2-4 rounds. Each round is a handful of segment reductions over edges (``[E, A, T]``), no per-pair padding.
+2-4 rounds. Each round is one scatter-min (claims) and one segment max over edges (``[E, A, T]``): every edge
+carries an int64 key ``(not ignored, exact IoU rank, GT index)`` whose maximum is pycocotools' choice. No
+per-pair padding; the edge, detection and GT axes are padded to powers of two (one compile per size class).
 
 IoUs come in as float64 (pycocotools' formula, see :mod:`jaxvision.metrics.coco`) and the program runs with
 64-bit types enabled, so every comparison equals pycocotools' bit for bit.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -31,57 +35,58 @@ from jax import lax
 __all__ = ["greedy_match", "match_edges"]
 
 
-def _choose(claim, edge_det, edge_gt, iou, rank, crowd, ignore, thresholds, num_det):
-    """Each detection's best unclaimed candidate GT per lane. Returns ``[Nd, A, T]`` int32 GT index or -1."""
-    ig = ignore[edge_gt]  # [E, A]
-    blocked = ~crowd[edge_gt][:, None, None] & (claim[edge_gt] < rank[edge_det][:, None, None])  # [E, A, T]
-    cand = (iou[:, None, None] >= thresholds[None, None, :]) & ~blocked  # [E, A, T]
-    seg = dict(num_segments=num_det, indices_are_sorted=True)
-    has_kept = jax.ops.segment_max((cand & ~ig[:, :, None]).astype(jnp.int8), edge_det, **seg) > 0  # [Nd, A, T]
-    elig = cand & (ig[:, :, None] != has_kept[edge_det])  # non-ignored GT if any qualifies, else ignored GT
-    best = jax.ops.segment_max(jnp.where(elig, iou[:, None, None], -1.0), edge_det, **seg)
-    at_best = elig & (iou[:, None, None] == best[edge_det])
-    return jax.ops.segment_max(jnp.where(at_best, edge_gt[:, None, None], -1), edge_det, **seg).astype(jnp.int32)
+def _choose(claim, edge_det, edge_gt, edge_key, edge_iou, edge_rank, edge_crowd, thresholds, num_det, gt_mask):
+    """Each detection's best unclaimed candidate GT per lane. Returns ``[Nd, A, T]`` GT index or -1.
+
+    ``edge_key`` orders the candidates of one detection exactly like pycocotools' loop: a non-ignored GT beats
+    an ignored one, then the higher IoU wins, then the later GT; so one segment max picks the choice.
+    """
+    blocked = ~edge_crowd[:, None, None] & (claim[edge_gt] < edge_rank[:, None, None])  # [E, A, T]
+    cand = (edge_iou[:, None, None] >= thresholds[None, None, :]) & ~blocked  # [E, A, T]
+    key = jnp.where(cand, edge_key[:, :, None], -1)  # [E, A, T]
+    best = jax.ops.segment_max(key, edge_det, num_segments=num_det, indices_are_sorted=True)  # [Nd, A, T]
+    return jnp.where(best >= 0, best & gt_mask, -1)
 
 
-@jax.jit
-def greedy_match(edge_det, edge_gt, iou, rank, crowd, ignore, thresholds):
+@partial(jax.jit, static_argnames=("num_gt",))
+def greedy_match(edge_det, edge_gt, edge_key, edge_iou, rank, edge_crowd, thresholds, gt_mask, num_gt: int):
     """COCOeval greedy matching over a flat edge list (all images and categories at once).
 
     Args:
-      edge_det: ``[E]`` int32 detection index of each edge, sorted ascending (padding edges: any valid index
-        with ``iou = -1``).
-      edge_gt: ``[E]`` int32 GT index of each edge. GT indices must increase with the GT's position in its
-        (image, category) list, so that "later GT wins ties" is "larger index wins".
-      iou: ``[E]`` float IoU (float64 for exact parity).
+      edge_det: ``[E]`` int detection index of each edge, sorted ascending.
+      edge_gt: ``[E]`` int GT index of each edge, in ``[0, num_gt)``.
+      edge_key: ``[E, A]`` int64 choice key per area range:
+        ``(not ignored) << s2 | iou_rank << s1 | gt_index`` with ``iou_rank`` the exact dense rank of the IoU
+        (so ties stay ties); -1 for padding edges.
+      edge_iou: ``[E]`` float IoU (float64 for exact parity), compared with the thresholds.
       rank: ``[Nd]`` int32 visiting position of each detection within its (image, category).
-      crowd: ``[Ng]`` bool crowd flag. ignore: ``[Ng, A]`` bool ignore flag per area range.
+      edge_crowd: ``[E]`` bool, the edge's GT is crowd (never blocked).
       thresholds: ``[T]`` float thresholds, already capped at ``1 - 1e-10``.
+      gt_mask: int64 scalar ``2**s1 - 1`` that extracts the GT index from a key.
+      num_gt: static number of GT slots.
 
     Returns:
-      ``[Nd, A, T]`` int32 index of the GT each detection matched, -1 for none.
+      ``[Nd, A, T]`` int64 index of the GT each detection matched, -1 for none.
     """
-    num_det, num_gt = rank.shape[0], crowd.shape[0]
-    lanes = (ignore.shape[1], thresholds.shape[0])
-    big = jnp.iinfo(jnp.int32).max
+    num_det = rank.shape[0]
+    lanes = (edge_key.shape[1], thresholds.shape[0])
+    edge_rank = rank[edge_det]
+    big = jnp.iinfo(rank.dtype).max
+    a_idx = jnp.arange(lanes[0])[None, :, None]
+    t_idx = jnp.arange(lanes[1])[None, None, :]
 
-    def claims(m):
-        flat = jnp.where(m >= 0, m, num_gt)  # [Nd, A, T], dump row num_gt for "no match"
-        a_idx = jnp.arange(lanes[0])[None, :, None]
-        t_idx = jnp.arange(lanes[1])[None, None, :]
+    def claims(m):  # [Ng + 1, A, T]: lowest rank of a detection currently choosing each GT
+        flat = jnp.where(m >= 0, m, num_gt)  # row num_gt collects "no match"
         r = jnp.broadcast_to(rank[:, None, None], m.shape)
-        claim = jnp.full((num_gt + 1,) + lanes, big, jnp.int32).at[flat, a_idx, t_idx].min(r)
-        return claim[:num_gt]
-
-    def choose(m):
-        return _choose(claims(m), edge_det, edge_gt, iou, rank, crowd, ignore, thresholds, num_det)
+        return jnp.full((num_gt + 1,) + lanes, big, rank.dtype).at[flat, a_idx, t_idx].min(r)
 
     def body(state):
         m, _, it = state
-        new = choose(m)
+        new = _choose(claims(m), edge_det, edge_gt, edge_key, edge_iou, edge_rank, edge_crowd, thresholds, num_det,
+                      gt_mask)
         return new, jnp.any(new != m), it + 1
 
-    m0 = jnp.full((num_det,) + lanes, -1, jnp.int32)  # round 1 (nothing claimed) runs inside the loop
+    m0 = jnp.full((num_det,) + lanes, -1, edge_key.dtype)  # round 1 (nothing claimed) runs inside the loop
     m, _, _ = lax.while_loop(lambda s: s[1] & (s[2] <= num_det + 1), body, (m0, jnp.array(True), jnp.array(0)))
     return m
 
@@ -92,10 +97,11 @@ def _pad_to(n: int, floor: int = 256) -> int:
 
 
 def match_edges(edge_det, edge_gt, iou, rank, crowd, ignore, thresholds):
-    """Pad the edge list to static power-of-two sizes and run :func:`greedy_match` with float64 enabled.
+    """Build the choice keys, pad to static power-of-two sizes and run :func:`greedy_match` in float64.
 
     Args:
-      edge_det: ``[E]`` int detection index, ascending. edge_gt: ``[E]`` int GT index. iou: ``[E]`` float64.
+      edge_det: ``[E]`` int detection index, ascending. edge_gt: ``[E]`` int GT index (GT indices increase with
+        the GT's position in its (image, category) list). iou: ``[E]`` float64.
       rank: ``[Nd]`` int. crowd: ``[Ng]`` bool. ignore: ``[A, Ng]`` bool. thresholds: ``[T]`` float64 (capped).
 
     Returns:
@@ -105,20 +111,27 @@ def match_edges(edge_det, edge_gt, iou, rank, crowd, ignore, thresholds):
     num_a, num_t = ignore.shape[0], len(thresholds)
     if ne == 0:
         return np.full((num_a, num_t, nd), -1, np.int64)
-    pd, pg, pe = _pad_to(nd + 1), _pad_to(ng + 1), _pad_to(ne)
-    ed = np.full(pe, pd - 1, np.int32)  # padding edges point at a padding detection, stay sorted
+    pd, pg, pe = _pad_to(nd), _pad_to(ng), _pad_to(ne)
+    _, iou_rank = np.unique(iou, return_inverse=True)  # exact order of the float64 IoUs, ties kept equal
+    s1 = max(pg - 1, 1).bit_length()
+    s2 = s1 + max(int(iou_rank.max()), 1).bit_length()
+    if s2 >= 62:
+        raise ValueError(f"evaluate_coco: problem too large for 64-bit matching keys ({ne} edges, {ng} GT)")
+    base = (iou_rank.astype(np.int64) << s1) | np.asarray(edge_gt, np.int64)
+    key = np.full((pe, num_a), -1, np.int64)
+    key[:ne] = base[:, None] | ((~ignore[:, edge_gt]).T.astype(np.int64) << s2)
+    ed = np.full(pe, pd - 1, np.int32)  # padding edges sit on the last (padding) detection, keep the order
     ed[:ne] = edge_det
-    eg = np.full(pe, pg - 1, np.int32)
+    eg = np.zeros(pe, np.int32)
     eg[:ne] = edge_gt
     ev = np.full(pe, -1.0)
     ev[:ne] = iou
+    ec = np.zeros(pe, bool)
+    ec[:ne] = crowd[edge_gt]
     rk = np.zeros(pd, np.int32)
     rk[:nd] = rank
-    cr = np.zeros(pg, bool)
-    cr[:ng] = crowd
-    ig = np.zeros((pg, num_a), bool)
-    ig[:ng] = ignore.T
     with jax.enable_x64(True):
-        m = greedy_match(ed, eg, ev, rk, cr, ig, np.asarray(thresholds, np.float64))
+        m = greedy_match(ed, eg, key, ev, rk, ec, np.asarray(thresholds, np.float64), np.int64((1 << s1) - 1),
+                         num_gt=pg)
         m = np.asarray(m)[:nd]  # [Nd, A, T]
     return np.moveaxis(m, 0, -1).astype(np.int64)

@@ -138,6 +138,8 @@ def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x6
             if stats is None:
                 stats = init_stats(feats.shape[-1])
             stats = _update(stats, feats.astype(stats.mean.dtype), jnp.asarray(mask))
+    if stats is None or int(stats.count) < 2:
+        raise ValueError(f"source: expected at least 2 images for a covariance, got {0 if stats is None else int(stats.count)}")
     with x64_scope(x64):
         mu, sigma = finalize_stats(stats)
         return np.asarray(mu), np.asarray(sigma), int(stats.count)

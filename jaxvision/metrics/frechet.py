@@ -4,22 +4,25 @@
 
 pytorch-fid computes ``tr sqrt(S1 S2)`` with ``scipy.linalg.sqrtm`` of the non-symmetric product ``S1 S2``: a
 Schur decomposition that is slow and can return complex values ("Imaginary component") on real data. Here the
-trace comes from symmetric matrices only. With ``S1 = V diag(w) V^T`` and ``R = V diag(sqrt(w))``,
+trace comes from symmetric matrices only. For any factor ``R R^T = S1`` (Cholesky when S1 is numerically
+positive definite, else ``R = V diag(sqrt(w))`` from ``S1 = V diag(w) V^T``),
 
-    eig(S1 S2) = eig(S1^1/2 S2 S1^1/2) = eig(R^T S2 R),
+    eig(S1 S2) = eig(R^T S2 R),
 
-a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(lambda_i(R^T S2 R))``: two
-``eigh`` calls. Eigenvalues below the solver's resolution (``d * eps * max lambda``, including tiny negative ones
-from round-off) are set to zero, which keeps rank-deficient covariances finite and accurate.
+a symmetric positive semi-definite matrix, so ``tr sqrt(S1 S2) = sum_i sqrt(lambda_i(R^T S2 R))``: one
+Cholesky (or ``eigh``), two matrix products and the eigenvalues (only) of a symmetric matrix. Eigenvalues
+below the solver's resolution (``d * eps * max lambda``, including tiny negative ones from round-off) are set
+to zero, which keeps rank-deficient covariances finite and accurate.
 
 When covariances come from features (``S = Xc^T Xc / (n - 1)``, ``Xc`` centred) and ``n < d``, the non-zero
 eigenvalues of ``S1 S2`` are the squared singular values of ``K = Xc1 Xc2^T / sqrt((n1-1)(n2-1))`` [n1, n2],
 so ``tr sqrt(S1 S2) = ||K||_*`` (nuclear norm): :func:`frechet_distance_from_features` never forms a d x d matrix.
 
 Precision: float64 when ``jax_enable_x64`` is on (or ``x64=True`` is passed, which enables it locally); then the
-result equals pytorch-fid's within 1e-6 relative on well-conditioned inputs. In float32 the absolute error is
-about 1e-6 x (tr S1 + tr S2) (cancellation in the trace sum), i.e. ~1e-4 relative for a typical Inception FID
-of the same order as the traces; pass ``x64=True`` for reported numbers.
+result equals pytorch-fid's within 1e-6 relative on well-conditioned inputs (1.4e-14 measured at d = 2048).
+In float32 the absolute error is bounded by about 1e-5 x (tr S1 + tr S2) (tested; cancellation in the trace
+sum), which is ~1e-7 x traces in practice (measured at d = 2048: 1e-6 relative for an FID of 33); pass
+``x64=True`` for reported numbers.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg  # noqa: F401  (eigh_tridiagonal)
 import numpy as np
 
 from jaxvision._checks import check_rank
@@ -50,6 +54,13 @@ def _sym(a):
     return 0.5 * (a + a.T)
 
 
+def _eigvalsh(m):
+    """Eigenvalues of a symmetric matrix without eigenvectors: Householder tridiagonalisation (LAPACK sytrd on
+    CPU) + bisection. About 2x cheaper than ``jnp.linalg.eigvalsh``, which also computes the vectors."""
+    _, diag, off, _ = jax.lax.linalg.tridiagonal(m)
+    return jax.scipy.linalg.eigh_tridiagonal(diag, off, eigvals_only=True)
+
+
 @jax.jit
 def trace_sqrt_product(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
     """``tr sqrt(sigma1 @ sigma2)`` for symmetric PSD matrices via two symmetric eigendecompositions.
@@ -61,10 +72,18 @@ def trace_sqrt_product(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
     Returns:
       Scalar, >= 0, in the input dtype.
     """
-    w, v = jnp.linalg.eigh(_sym(sigma1))
-    r = v * jnp.sqrt(jnp.clip(w, 0.0, None))[None, :]  # [d, d], R R^T = sigma1
-    m = _sym(r.T @ _sym(sigma2) @ r)  # [d, d] PSD, same spectrum as S1^1/2 S2 S1^1/2
-    lam = jnp.linalg.eigvalsh(m)
+    s1, s2 = _sym(sigma1), _sym(sigma2)
+
+    def factor_eigh(s):  # any PSD matrix (rank-deficient included): R = V sqrt(max(w, 0))
+        w, v = jnp.linalg.eigh(s)
+        return v * jnp.sqrt(jnp.clip(w, 0.0, None))[None, :]
+
+    # Any R with R R^T = S1 gives eig(R^T S2 R) = eig(S1 S2). Cholesky is ~10x cheaper than eigh; it yields
+    # NaNs when S1 is not numerically positive definite, and then the eigh factor is used instead.
+    chol = jnp.linalg.cholesky(s1)
+    r = jax.lax.cond(jnp.all(jnp.isfinite(chol)), lambda s: chol, factor_eigh, s1)  # [d, d], R R^T = S1
+    m = _sym(r.T @ s2 @ r)  # [d, d] PSD, same spectrum as S1^1/2 S2 S1^1/2
+    lam = _eigvalsh(m)
     # Round-off leaves |noise| ~ eps * max(lam) on exactly-zero eigenvalues (rank-deficient covariances); sqrt
     # would amplify each to sqrt(eps * max): zero everything below the eigensolver's resolution instead.
     tol = jnp.max(lam) * lam.shape[0] * jnp.finfo(lam.dtype).eps

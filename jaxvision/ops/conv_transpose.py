@@ -16,8 +16,11 @@ Why not ``lax.conv_transpose``: XLA:CPU computes its kernel gradient through a s
 i.e. for every phase ``r`` a stride-1 correlation of ``x`` with the flipped phase kernel ``w[r + s * m]``. All
 ``s_h * s_w`` phases share the input, so they become the output channels of ONE stride-1 convolution with
 ``s_h * s_w * C_out`` channels; a depth-to-space reshape interleaves the phases and a crop applies ``p``. The
-convolution is evaluated only over the phase rows the crop keeps. Its forward and both gradients are ordinary
-stride-1 convolutions, which XLA:CPU runs on its fast path.
+convolution is evaluated only over the phase rows the crop keeps. A custom VJP keeps the backward on fast
+paths too: the input gradient is another stride-1 convolution and the kernel gradient ``M_h * M_w`` plain
+matrix products (XLA:CPU's own kernel gradient of a convolution is slow even at stride 1). Measured on a
+2-core CPU for 4x4 stride 2, 64x16x16x128 -> 64: the full gradient is >10x faster than
+``flax.linen.ConvTranspose``'s and on par with PyTorch (``benchmarks/ops_roi.py``).
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxvision._checks import check_positive, check_rank
 
@@ -34,6 +35,16 @@ def _check_iou(iou, gt_valid):
     return iou, jnp.asarray(gt_valid).astype(bool)
 
 
+def _is_concrete(x) -> bool:
+    return isinstance(x, (int, float, np.number))
+
+
+def _threshold(value, iou):
+    """A threshold as a (possibly traced) scalar in the quality dtype, so configs share one compiled program."""
+    dtype = iou.dtype if jnp.issubdtype(iou.dtype, jnp.floating) else jnp.float32
+    return jnp.asarray(value, dtype)
+
+
 def _masked_quality(iou, gt_valid):
     """IoU with padded ground-truth rows at -inf so they never win a max."""
     return jnp.where(gt_valid[:, None], iou, -jnp.inf)  # [G, A]
@@ -45,8 +56,9 @@ def match_boxes(iou, gt_valid=None, high: float = 0.7, low: float = 0.3, allow_l
     Each anchor takes the ground truth of highest quality (first index on ties). If that quality is below
     ``low`` the anchor gets -1; if in ``[low, high)`` it gets -2. With ``allow_low_quality_matches``, every
     anchor that achieves some valid ground truth's maximum quality (all ties included) keeps its best match
-    even below ``high`` -- exactly torchvision's ``set_low_quality_matches_`` (note: a ground truth that
-    overlaps no anchor has maximum 0 and so re-matches every anchor with quality 0 to it, as torchvision does).
+    even below ``high`` -- exactly torchvision's ``set_low_quality_matches_``. As there, a valid ground truth
+    that overlaps no anchor has maximum 0, which every anchor ties: all anchors then keep their best match
+    (index 0 for anchors overlapping nothing), so give the matcher only ground truth that lies in the image.
 
     With no valid ground truth every anchor is -1 (torchvision raises instead; its detectors then treat every
     anchor as background, which is what -1 means).
@@ -54,7 +66,7 @@ def match_boxes(iou, gt_valid=None, high: float = 0.7, low: float = 0.3, allow_l
     Args:
       iou: ``[G, A]`` float quality matrix (IoU), ground truth x anchors.
       gt_valid: optional ``[G]`` bool mask of real (non-padding) ground truth; default all valid.
-      high: quality >= high is a match.
+      high: quality >= high is a match (Python float or traced scalar).
       low: quality < low is background; requires ``low <= high``.
       allow_low_quality_matches: also keep each ground truth's best anchors (see above).
 
@@ -62,12 +74,12 @@ def match_boxes(iou, gt_valid=None, high: float = 0.7, low: float = 0.3, allow_l
       int32 ``[A]`` match codes: ground-truth index, -1 (below low) or -2 (between thresholds).
     """
     iou, gt_valid = _check_iou(iou, gt_valid)
-    if not low <= high:
+    if _is_concrete(low) and _is_concrete(high) and not low <= high:
         raise ValueError(f"low, high: expected low <= high, got low={low}, high={high}")
-    return _match(iou, gt_valid, float(high), float(low), bool(allow_low_quality_matches))
+    return _match(iou, gt_valid, _threshold(high, iou), _threshold(low, iou), bool(allow_low_quality_matches))
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+@functools.partial(jax.jit, static_argnums=4)
 def _match(iou, gt_valid, high, low, allow_low_quality_matches):
     num_anchors = iou.shape[1]
     if iou.shape[0] == 0 or num_anchors == 0:
@@ -95,16 +107,16 @@ def ssd_match(iou, gt_valid=None, threshold: float = 0.5):
     Args:
       iou: ``[G, A]`` float quality matrix.
       gt_valid: optional ``[G]`` bool mask of real ground truth.
-      threshold: IoU threshold for a positive match.
+      threshold: IoU threshold for a positive match (Python float or traced scalar).
 
     Returns:
       int32 ``[A]``: ground-truth index or -1.
     """
     iou, gt_valid = _check_iou(iou, gt_valid)
-    return _ssd_match(iou, gt_valid, float(threshold))
+    return _ssd_match(iou, gt_valid, _threshold(threshold, iou))
 
 
-@functools.partial(jax.jit, static_argnums=2)
+@jax.jit
 def _ssd_match(iou, gt_valid, threshold):
     matches = _match(iou, gt_valid, threshold, threshold, False)
     g, a = iou.shape
@@ -139,7 +151,7 @@ def balanced_sample(key, matches, num_samples: int, positive_fraction: float):
       ``(pos_mask, neg_mask)``: bool ``[A]`` each, disjoint, with ``pos.sum() + neg.sum() <= num_samples``.
     """
     check_rank("matches", matches, 1, "[A] int match codes")
-    if not isinstance(num_samples, int) or num_samples <= 0:
+    if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
         raise ValueError(f"num_samples: expected a static int > 0, got {num_samples!r}")
     if not 0.0 <= positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction: expected a float in [0, 1], got {positive_fraction!r}")
@@ -186,7 +198,8 @@ def hard_negative_mask(neg_loss, pos_mask, ratio: float = 3, valid=None):
     Args:
       neg_loss: float ``[A]`` per-anchor classification loss (e.g. softmax cross-entropy against background).
       pos_mask: bool ``[A]`` positives.
-      ratio: negatives per positive (torchvision: ``(1 - positive_fraction) / positive_fraction`` = 3).
+      ratio: negatives per positive, >= 0, Python number or traced scalar (torchvision:
+        ``(1 - positive_fraction) / positive_fraction`` = 3).
       valid: optional bool ``[A]`` anchors eligible as negatives (default: all); use it to exclude padding or
         ignored anchors.
 
@@ -200,9 +213,11 @@ def hard_negative_mask(neg_loss, pos_mask, ratio: float = 3, valid=None):
                          f"{jnp.shape(pos_mask)}")
     if valid is not None and jnp.shape(valid) != jnp.shape(pos_mask):
         raise ValueError(f"valid: expected shape {jnp.shape(pos_mask)} like pos_mask, got {jnp.shape(valid)}")
-    check_positive("ratio", ratio, allow_zero=True)
+    if _is_concrete(ratio):
+        check_positive("ratio", ratio, allow_zero=True)
     valid = jnp.ones(jnp.shape(pos_mask), bool) if valid is None else jnp.asarray(valid).astype(bool)
-    return _hard_negative_mask(jnp.asarray(neg_loss), jnp.asarray(pos_mask).astype(bool), valid, float(ratio))
+    pos_mask = jnp.asarray(pos_mask).astype(bool)
+    return _hard_negative_mask(jnp.asarray(neg_loss), pos_mask, valid, jnp.asarray(ratio, jnp.float32))
 
 
 def _sortable_bits(x):
@@ -212,7 +227,7 @@ def _sortable_bits(x):
     return jnp.where((u >> 31) == 1, ~u, u | jnp.uint32(0x80000000))
 
 
-@functools.partial(jax.jit, static_argnums=3)
+@jax.jit
 def _hard_negative_mask(neg_loss, pos_mask, valid, ratio):
     # Exact top-n selection without sorting (XLA's CPU sort is slow): a 32-step radix search finds the n-th
     # largest loss T, then everything above T plus the lowest-index ties at T are kept -- the same set as a

@@ -4,22 +4,29 @@ Greedy NMS (torchvision.ops.nms semantics): visit boxes in decreasing score orde
 kept before it overlaps it with IoU > ``iou_threshold``. Results are padded index arrays, so everything runs
 under ``jit`` and ``vmap`` (batch over images by vmapping the call).
 
-How it is computed (never an N x N matrix, so 100,000 boxes fit in a few MB):
+How it is computed (never an N x N matrix: 100,000 boxes peak at ~0.3 GB RSS, JAX included):
 
-1. Sort once by score (descending, ties by index, as torchvision's stable sort). XLA's CPU sort is only fast
-   for a single integer operand, so the argsort is two uint32 sorts: scores mapped to order-preserving uint32
-   keys, their dense ranks (``searchsorted``), then ``rank * N + index`` sorted and decoded.
-2. Walk the sorted boxes in tiles of ``T``. A tile is first checked against the boxes kept so far (a compacted
-   buffer, read in ``T``-sized chunks, so the work is ~N x kept / 2 IoUs instead of N^2 / 2). Inside the tile a
-   ``T x T`` mask of "j precedes i and IoU > threshold" is resolved by fixed-point iteration
-   ``keep = alive & ~any(mask & keep)``; its unique fixed point is the greedy answer and it converges in
-   (longest suppression chain + 1) steps. Kept boxes are appended to the buffer.
+1. Sort once by score (descending, ties by index, as torchvision's stable sort). XLA:CPU sorts a single
+   integer operand ~5x faster than a (key, index) pair, so scores become order-preserving uint32 keys, are
+   sorted alone, ranked by binary search and the permutation is scattered from the ranks (or, when keys tie,
+   built by sorting ``rank * N + index``).
+2. Walk the sorted boxes in tiles of ``T`` (64). A tile is first checked against the boxes kept so far (a
+   compacted buffer read in 128-box chunks, so the work is ~N x kept / 2 IoUs rather than N^2 / 2). Inside
+   the tile a ``T x T`` mask "j precedes i and IoU > threshold" is resolved by the fixed-point iteration
+   ``keep = alive & ~any(mask & keep)``: its unique fixed point is the greedy answer, reached in (longest
+   suppression chain + 1) steps, usually 1-3. Kept boxes are appended to the buffer.
+3. ``batched_nms`` uses the same single score order and masks pairs of different classes (no coordinate
+   offsets, so bfloat16/float16 boxes stay exact); kept boxes therefore come out in global score order.
+4. Under ``vmap`` a ``custom_vmap`` rule runs the loops once for the whole batch with shared loop counters
+   (JAX's generic while-loop batching would turn every slice into a gather).
 
-IoU is computed in float32 exactly as torchvision's kernel (``inter / (area_i + area_j - inter)``) and compared
-with the threshold the way C++ compares a float with a double, so kept sets match at every threshold.
+IoU is computed in float32 exactly as torchvision's CPU kernel (``inter / (area_i + area_j - inter)``). A
+concrete (Python number) threshold is compared the way C++ compares a float with a double, so kept sets match
+torchvision at every threshold; a traced threshold is compared in float32.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import jax
@@ -31,6 +38,7 @@ from jax.custom_batching import custom_vmap
 from jaxvision._checks import check_choice, check_rank, check_same_leading
 
 TILE = 64  # boxes per tile (T x T masks); small tiles waste less work, large ones run fewer loop steps
+CHUNK = 128  # kept boxes compared with a tile per step (T x CHUNK masks)
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -80,27 +88,49 @@ def _float32_threshold(value):
 
 
 def _descending_keys(scores, valid):
-    """uint32 keys whose ascending order is descending score; invalid entries get the largest key."""
-    s = scores.astype(jnp.float32)
-    s = jnp.where(s == 0, jnp.float32(0), s)  # -0.0 and 0.0 tie, as in a float comparison
-    bits = lax.bitcast_convert_type(s, jnp.uint32)
+    """uint32 keys whose ascending order is descending score.
+
+    Invalid entries get distinct keys above every valid key (``2^32 - N + index``; valid keys are at most
+    ``~asc(-inf) = 0xFF800000``), so they sort last and never create ties among themselves.
+    """
+    n = scores.shape[-1]
+    bits = lax.bitcast_convert_type(scores.astype(jnp.float32), jnp.uint32)
+    # -0.0 and 0.0 tie, as in a float comparison (done on bits: XLA flushes subnormals in float compares)
+    bits = jnp.where(bits == jnp.uint32(0x80000000), jnp.uint32(0), bits)
     ascending = jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(0x80000000))
-    return jnp.where(valid, ~ascending, jnp.uint32(0xFFFFFFFF))
+    invalid_key = jnp.uint32(2**32 - n) + lax.iota(jnp.uint32, n)
+    return jnp.where(valid, ~ascending, invalid_key)
 
 
-def _dense_rank(keys):
-    """Rank of each key among the sorted keys (equal keys share the first position): ``[N] -> uint32 [N]``."""
-    return jnp.searchsorted(jnp.sort(keys), keys, side="left").astype(jnp.uint32)
-
-
-def _stable_argsort(keys):
-    """Stable ascending argsort of uint32 ``keys [N]`` -> int32 ``[N]``."""
+def _argsort_packed(keys, sorted_keys):
+    """Stable argsort via dense ranks: sort ``rank * N + index`` (one more integer sort), decode the index."""
     n = keys.shape[0]
-    iota = lax.iota(jnp.uint32, n)
-    if n * n <= 2**32:  # two single-operand integer sorts: XLA's fast path on CPU
-        packed = _dense_rank(keys) * jnp.uint32(n) + iota
-        return (jnp.sort(packed) % jnp.uint32(n)).astype(jnp.int32)
-    return lax.sort((keys, iota.astype(jnp.int32)), num_keys=1, is_stable=True)[1]
+    rank = jnp.searchsorted(sorted_keys, keys, side="left", method="scan_unrolled").astype(jnp.uint32)
+    return (jnp.sort(rank * jnp.uint32(n) + lax.iota(jnp.uint32, n)) % jnp.uint32(n)).astype(jnp.int32)
+
+
+def _argsort_unique(keys, sorted_keys):
+    """Argsort when all keys differ: each key's rank is its slot, so one scatter builds the permutation."""
+    n = keys.shape[0]
+    rank = jnp.searchsorted(sorted_keys, keys, side="left", method="scan_unrolled")
+    return jnp.zeros((n,), jnp.int32).at[rank].set(lax.iota(jnp.int32, n), unique_indices=True)
+
+
+def _stable_argsort(keys, allow_cond=True):
+    """Stable ascending argsort of uint32 ``keys [N]`` -> int32 ``[N]``.
+
+    XLA:CPU sorts a single integer operand ~5x faster than a (key, index) pair, so: sort the keys, rank each
+    key by binary search, and either scatter (all keys distinct, the usual case) or sort ``rank * N + index``
+    (ties; stable). ``allow_cond=False`` always takes the tie-safe path (under vmap a cond runs both sides).
+    """
+    n = keys.shape[0]
+    if n * n > 2**32:
+        return lax.sort((keys, lax.iota(jnp.int32, n)), num_keys=1, is_stable=True)[1]
+    sorted_keys = jnp.sort(keys)
+    if not allow_cond:
+        return _argsort_packed(keys, sorted_keys)
+    ties = jnp.any(sorted_keys[1:] == sorted_keys[:-1])
+    return lax.cond(ties, _argsort_packed, _argsort_unique, keys, sorted_keys)
 
 
 # ------------------------------------------------------------------------------------ greedy, tiled
@@ -163,7 +193,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
     batch, rows, p = packed.shape
     iota_t = lax.iota(jnp.int32, tile)
     earlier = iota_t[:, None] < iota_t[None, :]  # [T, T]: row j precedes column i
-    inclusive = (iota_t[:, None] <= iota_t[None, :]).astype(jnp.float32)  # prefix-count matrix
+    inclusive = iota_t[:, None] <= iota_t[None, :]  # [T, T] prefix-count mask: j <= i
     n_tiles = (jnp.max(n_valid) + tile - 1) // tile
 
     def append(kept, pos, tb):  # one image: kept [R, P], pos [T], tb [R, T]
@@ -176,7 +206,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         alive = (start + iota_t)[None, :] < n_valid[:, None]  # [B, T]
 
         # 1) against every box kept in earlier tiles, chunk by chunk (unused buffer columns are zero boxes)
-        n_chunks = (jnp.max(count) + tile - 1) // tile
+        n_chunks = (jnp.max(count) + chunk - 1) // chunk
 
         def chunk_cond(c_alive):
             c, alive = c_alive
@@ -184,7 +214,7 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
 
         def chunk_body(c_alive):
             c, alive = c_alive
-            kb = lax.dynamic_slice(kept, (0, 0, c * tile), (batch, rows, tile))
+            kb = lax.dynamic_slice(kept, (0, 0, c * chunk), (batch, rows, chunk))
             return c + 1, alive & ~jnp.any(_pair_mask(kb, tb, thr, with_class), axis=1)
 
         _, alive = lax.while_loop(chunk_cond, chunk_body, (jnp.int32(0), alive))
@@ -200,8 +230,10 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         keep, _ = lax.while_loop(lambda s: s[1], fp_body, (alive, jnp.any(m)))
 
         # 3) append the tile's kept columns to the compacted buffer
-        prefix = jnp.dot(keep.astype(jnp.float32), inclusive).astype(jnp.int32)  # [B, T] inclusive cumsum
-        pos = jnp.where(keep, count[:, None] + prefix - 1, p)  # out of range -> dropped
+        # inclusive cumsum of keep as a fused masked reduction: a dot would go to Eigen's thread pool, and
+        # cross-thread hand-offs for a 64-element product cost more than the product on a busy machine
+        prefix = jnp.sum(keep[:, :, None] & inclusive[None], axis=1, dtype=jnp.int32)  # [B, T]
+        pos = jnp.where(keep, count[:, None] + prefix - 1, p_kept)  # out of range -> dropped
         kept = jax.vmap(append)(kept, pos, tb)
         return t + 1, count + prefix[:, -1], kept
 
@@ -209,7 +241,9 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         t, count = state[0], state[1]
         return (t < n_tiles) & jnp.any(count < max_keep)
 
-    init = (jnp.int32(0), jnp.zeros((batch,), jnp.int32), jnp.zeros((batch, rows, p), jnp.float32))
+    chunk = min(CHUNK, p)
+    p_kept = -(-p // chunk) * chunk  # the buffer holds whole chunks
+    init = (jnp.int32(0), jnp.zeros((batch,), jnp.int32), jnp.zeros((batch, rows, p_kept), jnp.float32))
     _, count, kept = lax.while_loop(tile_cond, tile_body, init)
     return kept, count
 
@@ -223,28 +257,33 @@ def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class):
     """NMS for a batch of images: boxes ``[B, N, 4]``, scores/idxs/valid ``[B, N]``, thr ``[B]``."""
     batch, n = scores.shape
     valid = valid & ~jnp.isnan(scores)
-    order = jax.vmap(_stable_argsort)(_descending_keys(scores, valid))  # [B, N] box index per priority rank
+    keys = _descending_keys(scores, valid)
+    if batch == 1:
+        order = _stable_argsort(keys[0])[None]  # [1, N] box index per priority rank
+    else:
+        order = jax.vmap(functools.partial(_stable_argsort, allow_cond=False))(keys)  # [B, N]
     n_valid = jnp.sum(valid, axis=1, dtype=jnp.int32)
     tile, p = _tile_and_pad(n)
-    cols = [
-        jnp.swapaxes(boxes.astype(jnp.float32), 1, 2),
-        lax.bitcast_convert_type(jnp.broadcast_to(lax.iota(jnp.int32, n), (batch, n)), jnp.float32)[:, None],
-    ]
+    sorted_boxes = jnp.take_along_axis(boxes.astype(jnp.float32), order[:, :, None], axis=1)  # [B, N, 4]
+    cols = [jnp.swapaxes(sorted_boxes, 1, 2), lax.bitcast_convert_type(order, jnp.float32)[:, None]]
     if with_class:
-        cols.append(lax.bitcast_convert_type(idxs.astype(jnp.int32), jnp.float32)[:, None])
-    packed = jnp.take_along_axis(jnp.concatenate(cols, axis=1), order[:, None, :], axis=2)  # [B, R, N]
-    packed = jnp.pad(packed, ((0, 0), (0, 0), (0, p - n)))
+        sorted_cls = jnp.take_along_axis(idxs.astype(jnp.int32), order, axis=1)
+        cols.append(lax.bitcast_convert_type(sorted_cls, jnp.float32)[:, None])
+    packed = jnp.pad(jnp.concatenate(cols, axis=1), ((0, 0), (0, 0), (0, p - n)))  # [B, R, P]
     # One global score order (same-class masking for batched_nms) keeps boxes in score order, so stopping at
     # n_out kept boxes is exact for both.
     kept, count = _greedy_sorted(packed, n_valid, thr, n_out, tile, with_class)
     count = jnp.minimum(count, n_out)
     idx = lax.bitcast_convert_type(kept[:, 4], jnp.int32)  # [B, P]
-    idx = jnp.pad(idx, ((0, 0), (0, max(0, n_out - p))))[:, :n_out]
+    idx = jnp.pad(idx, ((0, 0), (0, max(0, n_out - idx.shape[1]))))[:, :n_out]
     return jnp.where(lax.iota(jnp.int32, n_out)[None] < count[:, None], idx, -1), count
 
 
-def _make_single(n_out, with_class):
-    """One-image NMS whose ``vmap`` runs the natively batched loops instead of JAX's generic while-batching."""
+@functools.lru_cache(maxsize=None)
+def _single_image_fn(n_out, with_class):
+    """Jitted one-image NMS whose ``vmap`` runs the natively batched loops (shared loop counters) instead of
+    JAX's generic while-loop batching (which turns every slice into a gather). Cached per static config, so
+    eager calls compile once per input shape; the threshold is a traced float32 argument."""
 
     @custom_vmap
     def single(boxes, scores, idxs, valid, thr):
@@ -259,7 +298,7 @@ def _make_single(n_out, with_class):
         ]
         return _nms_images(*args, n_out, with_class), (True, True)
 
-    return single
+    return jax.jit(single)
 
 
 def _run(boxes, scores, idxs, iou_threshold, max_output_size, valid):
@@ -271,7 +310,7 @@ def _run(boxes, scores, idxs, iou_threshold, max_output_size, valid):
     idxs = jnp.zeros((n,), jnp.int32) if idxs is None else idxs.astype(jnp.int32)
     thr = _float32_threshold(iou_threshold)
     boxes, scores = lax.stop_gradient(boxes), lax.stop_gradient(scores)  # integer outputs: no gradient
-    return _make_single(n_out, with_class)(boxes, scores, idxs, valid, thr)
+    return _single_image_fn(n_out, with_class)(boxes, scores, idxs, valid, thr)
 
 
 # ----------------------------------------------------------------------------------------------- public
@@ -284,6 +323,8 @@ def nms(boxes, scores, iou_threshold, max_output_size=None, score_threshold=None
       boxes: ``[N, 4]`` xyxy boxes, absolute pixels, float32/bfloat16/float16 (IoU is computed in float32).
       scores: ``[N]`` float scores. NaN scores are never kept.
       iou_threshold: float >= 0; a box is dropped if it overlaps a higher-scoring kept box with IoU > this.
+        A Python number is compared exactly as torchvision does (float32 IoU vs a double); a traced value
+        is compared in float32. Either way the compiled program is shared across thresholds.
       max_output_size: static int > 0, length of the result (default N); at most this many boxes are kept.
       score_threshold: optional float; only boxes with ``score > score_threshold`` take part.
 

@@ -2,21 +2,26 @@
 
 Both ops follow one plan. Every output bin reads a static number of feature rows ``a`` and columns ``b``, each
 with a weight (roi_align: bilinear weights of its sampling points; roi_pool: a 0/1 window mask). Row and column
-lists are built per RoI and bin with separable, cheap ``[K, P, S]`` arithmetic; then one gather from the
+lists are built per RoI and bin with separable, cheap ``[K, P, S]`` arithmetic; then a gather from the
 features reshaped ``[N * H * W, C]`` (contiguous channel rows, so every gathered element is a C-vector read)
-feeds a weighted sum (align) or a masked max (pool). XLA fuses the gather into the reduction, so the
-``[K, oh, A, ow, B, C]`` gathered tensor is never materialised. Gradients w.r.t. the features are a
-scatter-add of the same weights, i.e. exactly torchvision's backward.
+feeds a weighted sum (align) or a masked max (pool). The gather runs over blocks of a few RoIs (``lax.map``),
+so the gathered ``[k, oh, A, ow, B, C]`` block stays in cache instead of a K-sized tensor going through memory.
+Gradients w.r.t. the features are the scatter-add of the same weights, i.e. torchvision's backward.
+
+Arithmetic follows torchvision's float32 C++ step by step (same evaluation order, std::round, true IEEE
+divisions, see ``_div``), so bin edges and sample positions land on the same side of every integer.
 
 Boxes are ``[K, 4]`` xyxy in input-image pixels (continuous coordinates, no +1); ``spatial_scale`` maps them
-to feature pixels (e.g. 1/16 for a stride-16 feature map). ``box_indices[k]`` picks the image of box ``k``.
+to feature pixels (e.g. 1/16 for a stride-16 feature map). ``box_indices[k]`` picks the image of box ``k``
+(values outside ``[0, N)`` are clamped: they cannot be checked at trace time).
 
 Static-shape bounds (the only place we can differ from torchvision, documented per function):
 
 * ``roi_align`` with adaptive ``sampling_ratio <= 0`` samples ``ceil(roi_h / oh) x ceil(roi_w / ow)`` points
-  per bin, a data-dependent number. We evaluate a static grid of ``max_sampling_ratio`` points per axis and mask
-  the unused ones, so the result is exact whenever ``ceil(roi_h / oh) <= max_sampling_ratio`` (same for w).
-  The default bound ``ceil(H / oh)`` (resp. ``ceil(W / ow)``) covers every box lying inside the image
+  per bin, a data-dependent number. Every block of RoIs picks (``lax.switch``) the smallest static grid among
+  1, 2, 3, 4, 6, 8, 12, ... points per axis that covers its boxes and masks the unused points, up to the upper
+  bound ``max_sampling_ratio``; the result is exact whenever ``ceil(roi_h / oh) <= max_sampling_ratio`` (same
+  for w). The default bound ``ceil(H / oh)`` (resp. ``ceil(W / ow)``) covers every box lying inside the image
   (``roi_h <= H`` in feature pixels). Larger boxes use the bound (still a mean of evenly spread samples).
 * ``roi_pool`` reads a static window of ``max_bin_size`` rows / columns per bin. The default
   ``min(H, ceil((H + 1) / oh) + 1)`` covers every box inside the image; pass ``max(H, W)`` for any box.
@@ -28,9 +33,10 @@ import math
 import jax.numpy as jnp
 from jax import lax
 
-from jaxvision._checks import check_last_dim, check_positive, check_rank, pair
+from jaxvision._checks import check_last_dim, check_rank, pair
 
 _CHUNK = 4  # RoIs per sequential block (see _chunked); 2-4 measured best on a 2-core CPU
+_GRID_LEVELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # static sample grids tried by adaptive roi_align
 
 
 def _check_inputs(features, boxes, box_indices, output_size):
@@ -123,8 +129,9 @@ def _align_axis(start, bin_size, grid, max_grid: int, pooled: int, size: int):
     ly = y - low
     hy = 1.0 - ly
     valid = valid.astype(jnp.float32)
-    idx = jnp.stack([low, high], axis=-1).reshape(*low.shape[:2], -1)  # [K, P, 2G]
-    wt = jnp.stack([hy * valid, ly * valid], axis=-1).reshape(*low.shape[:2], -1)  # [K, P, 2G]
+    k = low.shape[0]
+    idx = jnp.stack([low, high], axis=-1).reshape(k, pooled, 2 * max_grid)  # [K, P, 2G]
+    wt = jnp.stack([hy * valid, ly * valid], axis=-1).reshape(k, pooled, 2 * max_grid)  # [K, P, 2G]
     return idx, wt
 
 
@@ -150,13 +157,15 @@ def roi_align(
       boxes: ``[K, 4]`` float xyxy boxes in input-image pixels.
       box_indices: ``[K]`` int, image index in ``[0, N)`` of every box.
       output_size: int or ``(oh, ow)``, > 0.
-      spatial_scale: feature pixels per image pixel (e.g. 1/16).
+      spatial_scale: feature pixels per image pixel (e.g. 1/16); a Python float or a traced scalar.
       sampling_ratio: samples per bin along each axis; ``<= 0`` for torchvision's adaptive ``ceil(roi / out)``.
       aligned: if True, shift boxes by -0.5 pixel (pixel-centre model, Detectron2); if False, the legacy
         behaviour that also clamps RoI sizes to >= 1 feature pixel.
       max_sampling_ratio: adaptive mode only: static upper bound on samples per bin per axis, int or
         ``(gh_max, gw_max)``. Default ``(ceil(H / oh), ceil(W / ow))``: exact for every box inside the image.
-        Boxes needing more samples are evaluated with the bound.
+        Boxes needing more samples are evaluated with the bound. Each block of RoIs runs the smallest grid
+        in (1, 2, 3, 4, 6, 8, 12, ...) covering its boxes (``lax.switch``), so small boxes stay cheap; under
+        ``vmap`` the switch evaluates every level.
 
     Returns:
       ``[K, oh, ow, C]`` array, dtype of ``features`` (accumulated in float32).
@@ -169,7 +178,7 @@ def roi_align(
     oh, ow = _check_inputs(features, boxes, box_indices, output_size)
     _, h, w, _ = features.shape
     k = boxes.shape[0]
-    rois = boxes.astype(jnp.float32) * jnp.float32(spatial_scale)  # [K, 4] feature pixels
+    rois = boxes.astype(jnp.float32) * jnp.asarray(spatial_scale, jnp.float32)  # [K, 4] feature pixels
     offset = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = (rois[:, i] - offset for i in range(4))
     roi_w, roi_h = x2 - x1, y2 - y1
@@ -187,35 +196,73 @@ def roi_align(
         # ceil(roi / pooled) may be <= 0 for inverted aligned boxes: no samples, output 0 (torchvision too).
         grid_h = jnp.clip(jnp.ceil(bin_h), 0, gmax_h).astype(jnp.int32)
         grid_w = jnp.clip(jnp.ceil(bin_w), 0, gmax_w).astype(jnp.int32)
-    rows, wy = _align_axis(y1, bin_h, grid_h, gmax_h, oh, h)  # [K, oh, 2Gh]
-    cols, wx = _align_axis(x1, bin_w, grid_w, gmax_w, ow, w)  # [K, ow, 2Gw]
-    count = jnp.maximum(grid_h * grid_w, 1).astype(jnp.float32)  # [K]
-    wy = wy / count[:, None, None]
-    idx = _bin_indices(features, box_indices, rows, cols)  # [K, oh, 2Gh, ow, 2Gw]
-    weights = wy[:, :, :, None, None] * wx[:, None, None, :, :]  # [K, oh, 2Gh, ow, 2Gw]
     flat = features.reshape(-1, features.shape[-1])  # [N*H*W, C]
 
-    def block(idx, weights):
-        vals = jnp.take(flat, idx, axis=0, mode="clip").astype(jnp.float32)  # [k, oh, 2Gh, ow, 2Gw, C]
-        return jnp.sum(vals * weights[..., None], axis=(2, 4))  # [k, oh, ow, C]
+    def block_for(gh: int, gw: int):
+        """Output of a block of RoIs with a static ``gh x gw`` sample grid (exact when grid <= (gh, gw))."""
 
-    out = _chunked(block, _CHUNK, idx, weights)  # [K, oh, ow, C]
+        def block(n_idx, y1, x1, bin_h, bin_w, grid_h, grid_w):
+            rows, wy = _align_axis(y1, bin_h, grid_h, gh, oh, h)  # [k, oh, 2gh]
+            cols, wx = _align_axis(x1, bin_w, grid_w, gw, ow, w)  # [k, ow, 2gw]
+            count = jnp.maximum(grid_h * grid_w, 1).astype(jnp.float32)  # [k]
+            wy = wy / count[:, None, None]
+            idx = _bin_indices(features, n_idx, rows, cols)  # [k, oh, 2gh, ow, 2gw]
+            weights = wy[:, :, :, None, None] * wx[:, None, None, :, :]  # [k, oh, 2gh, ow, 2gw]
+            vals = jnp.take(flat, idx, axis=0, mode="clip").astype(jnp.float32)  # [k, oh, 2gh, ow, 2gw, C]
+            return jnp.sum(vals * weights[..., None], axis=(2, 4))  # [k, oh, ow, C]
+
+        return block
+
+    if sampling_ratio > 0:
+        body = block_for(gmax_h, gmax_w)
+    else:
+        # Adaptive: a block runs the smallest static grid level covering its RoIs' sample counts, so the cost
+        # follows the boxes' actual sizes (like torchvision's loops) rather than the worst-case bound.
+        levels = [lv for lv in _GRID_LEVELS if lv < max(gmax_h, gmax_w)] + [max(gmax_h, gmax_w)]
+        branches = [block_for(min(lv, gmax_h), min(lv, gmax_w)) for lv in levels]
+        bounds = jnp.asarray(levels, jnp.int32)
+
+        def body(*args):
+            need = jnp.maximum(jnp.max(args[5], initial=0), jnp.max(args[6], initial=0))
+            level = jnp.sum(bounds < need)  # first level >= need
+            return lax.switch(level, branches, *args)
+
+    per_roi = (box_indices.astype(jnp.int32), y1, x1, bin_h, bin_w, grid_h, grid_w)
+    if sampling_ratio > 0 or k <= _CHUNK:
+        out = _chunked(body, _CHUNK, *per_roi)
+    else:
+        # Blocks of similar sample counts: sort RoIs by need, run, and put the outputs back in order.
+        order = jnp.argsort(jnp.maximum(grid_h, grid_w))  # [K]
+        out = _chunked(body, _CHUNK, *(a[order] for a in per_roi))
+        out = jnp.zeros_like(out).at[order].set(out, unique_indices=True)
     return out.astype(features.dtype)
 
 
 # ------------------------------------------------------------------------------------------------ roi_pool
 
 
-def _pool_axis(start, end, pooled: int, size: int, window: int):
-    """Bin windows of roi_pool along one axis: ``idx [K, P, window]`` int32 and ``mask [K, P, window]`` bool."""
+def _pool_bounds(start, end, pooled: int, size: int):
+    """Bin bounds ``[lo, hi)`` of roi_pool along one axis, clipped to ``[0, size]``: two ``[K, P]`` int32."""
     length = jnp.maximum(end - start + 1, 1).astype(jnp.float32)  # [K]
     bin_size = _div(length, pooled)
     p = jnp.arange(pooled, dtype=jnp.float32)[None, :]  # [1, P]
     lo = jnp.floor(p * bin_size[:, None]).astype(jnp.int32) + start[:, None]  # [K, P]
     hi = jnp.ceil((p + 1) * bin_size[:, None]).astype(jnp.int32) + start[:, None]
-    lo, hi = jnp.clip(lo, 0, size), jnp.clip(hi, 0, size)
-    idx = lo[..., None] + jnp.arange(window, dtype=jnp.int32)  # [K, P, window]
-    return jnp.minimum(idx, size - 1), idx < hi[..., None]
+    return jnp.clip(lo, 0, size), jnp.clip(hi, 0, size)
+
+
+def _range_max_table(features, levels: int):
+    """Sparse table along W: ``T[j, n, h, w] = max(features[n, h, w : w + 2**j])`` -> ``[levels, N, H, W, C]``.
+
+    Entries whose range runs past the border are never read (queries satisfy ``w + 2**j <= W``).
+    """
+    tables = [features]
+    neg = jnp.array(-jnp.inf, features.dtype)
+    for j in range(1, levels):
+        prev, step = tables[-1], 1 << (j - 1)
+        shifted = lax.pad(prev, neg, ((0, 0, 0), (0, 0, 0), (-step, step, 0), (0, 0, 0)))  # prev[:, :, w + step]
+        tables.append(jnp.maximum(prev, shifted))
+    return jnp.stack(tables)
 
 
 def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1.0, *, max_bin_size=None):
@@ -230,10 +277,11 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
       boxes: ``[K, 4]`` float xyxy boxes in input-image pixels.
       box_indices: ``[K]`` int, image index in ``[0, N)`` of every box.
       output_size: int or ``(oh, ow)``, > 0.
-      spatial_scale: feature pixels per image pixel.
+      spatial_scale: feature pixels per image pixel; a Python float or a traced scalar.
       max_bin_size: static bound on bin height / width in feature pixels, int or pair. Default
         ``(min(H, ceil((H + 1) / oh) + 1), min(W, ceil((W + 1) / ow) + 1))``: exact for every box inside the
-        image; ``max(H, W)`` is exact for any box.
+        image; ``max(H, W)`` is exact for any box. Cost grows linearly with the height bound and only
+        logarithmically with the width bound (a range-max sparse table along W).
 
     Returns:
       ``[K, oh, ow, C]`` array, dtype of ``features``. Gradients flow to the maxima (ties share them).
@@ -250,18 +298,30 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
     else:
         bh, bw = pair("max_bin_size", max_bin_size)
         bh, bw = min(bh, h), min(bw, w)
-    r = _round_half_away(boxes.astype(jnp.float32) * jnp.float32(spatial_scale)).astype(jnp.int32)  # [K, 4]
-    rows, mrow = _pool_axis(r[:, 1], r[:, 3], oh, h, bh)  # [K, oh, bh]
-    cols, mcol = _pool_axis(r[:, 0], r[:, 2], ow, w, bw)  # [K, ow, bw]
-    idx = _bin_indices(features, box_indices, rows, cols)  # [K, oh, bh, ow, bw]
-    mask = mrow[:, :, :, None, None] & mcol[:, None, None, :, :]  # [K, oh, bh, ow, bw]
-    flat = features.reshape(-1, features.shape[-1])  # [N*H*W, C]
+    r = _round_half_away(boxes.astype(jnp.float32) * jnp.asarray(spatial_scale, jnp.float32)).astype(jnp.int32)
+    hs, he = _pool_bounds(r[:, 1], r[:, 3], oh, h)  # [K, oh]
+    ws, we = _pool_bounds(r[:, 0], r[:, 2], ow, w)  # [K, ow]
+    # Rows: a static window of bh rows per bin, masked. Columns: the range max over [ws, we) is the max of two
+    # overlapping power-of-two ranges read from a sparse table, so each (row, bin) costs 2 reads, not bw.
+    levels = bw.bit_length()  # ranges up to 2**levels - 1 >= bw
+    table = _range_max_table(features, levels).reshape(-1, features.shape[-1])  # [L*N*H*W, C]
+    rows = hs[..., None] + jnp.arange(bh, dtype=jnp.int32)  # [K, oh, bh]
+    mrow = rows < he[..., None]
+    rows = jnp.minimum(rows, h - 1)
+    length = jnp.maximum(we - ws, 1)  # [K, ow]
+    level = sum((length >= (1 << t)).astype(jnp.int32) for t in range(1, levels))  # floor(log2(length))
+    cols = jnp.stack([ws, we - (1 << level)], axis=-1)  # [K, ow, 2] (the two ranges' starts)
+    cols = jnp.clip(cols, 0, w - 1)
+    n = features.shape[0]
+    base = (level[:, None, None, :] * n + box_indices.astype(jnp.int32)[:, None, None, None]) * h  # [K, 1, 1, ow]
+    idx = ((base + rows[..., None]) * w)[..., None] + cols[:, None, None, :, :]  # [K, oh, bh, ow, 2]
     neg = jnp.array(-jnp.inf, features.dtype)
 
-    def block(idx, mask):
-        vals = jnp.take(flat, idx, axis=0, mode="clip")  # [k, oh, bh, ow, bw, C]
-        return jnp.max(jnp.where(mask[..., None], vals, neg), axis=(2, 4))  # [k, oh, ow, C]
+    def block(idx, mrow):
+        vals = jnp.take(table, idx, axis=0, mode="clip")  # [k, oh, bh, ow, 2, C]
+        vals = jnp.max(vals, axis=4)  # [k, oh, bh, ow, C]: max over the row's column range
+        return jnp.max(jnp.where(mrow[:, :, :, None, None], vals, neg), axis=2)  # [k, oh, ow, C]
 
-    out = _chunked(block, _CHUNK, idx, mask)  # [K, oh, ow, C]
-    empty = ~(jnp.any(mrow, -1)[:, :, None] & jnp.any(mcol, -1)[:, None, :])  # [K, oh, ow]
+    out = _chunked(block, _CHUNK, idx, mrow)  # [K, oh, ow, C]
+    empty = (he <= hs)[:, :, None] | (we <= ws)[:, None, :]  # [K, oh, ow]
     return jnp.where(empty[..., None], jnp.zeros((), features.dtype), out)

@@ -2,7 +2,7 @@
 from jaxvision.train.checkpoint import CheckpointError, CheckpointManager
 from jaxvision.train.loop import NonFiniteLossError, fit
 from jaxvision.train.metrics import MetricsWriter, read_metrics
-from jaxvision.train.state import TrainState, make_eval_step, make_train_step
+from jaxvision.train.state import TrainState, jit_once, make_eval_step, make_train_step
 
-__all__ = ["CheckpointError", "CheckpointManager", "MetricsWriter", "NonFiniteLossError", "TrainState", "fit",
+__all__ = ["CheckpointError", "CheckpointManager", "MetricsWriter", "NonFiniteLossError", "TrainState", "fit", "jit_once",
            "make_eval_step", "make_train_step", "read_metrics"]

@@ -115,6 +115,14 @@ class CheckpointManager:
             raise CheckpointError(f"no checkpoint in {self.directory}")
         return self._read_meta(step)
 
+    def config_changes(self, step: int | None = None) -> dict[str, tuple]:
+        """Config keys whose stored value (at ``step``, default latest) differs from this run's: {key: (old, new)}."""
+        if (self.latest_step() if step is None else step) is None or not isinstance(self.config, dict):
+            return {}
+        old = self.metadata(step).get("config") or {}
+        keys = set(old) | set(self.config)
+        return {k: (old.get(k), self.config.get(k)) for k in sorted(keys) if old.get(k) != self.config.get(k)}
+
     # -- save / restore ---------------------------------------------------------------------------------------
 
     def should_save(self, step: int) -> bool:
@@ -132,6 +140,8 @@ class CheckpointManager:
         from jaxvision import __version__
 
         meta = {"experiment": self.experiment, "config": self.config, "step": step, "jaxvision": __version__}
+        if jax.process_count() > 1:  # per-process (pmap/unreplicated) arrays: save host copies, written by process 0
+            state = jax.device_get(state)
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                          meta=ocp.args.JsonSave(meta)), force=True)
         self._manager.wait_until_finished()
@@ -159,7 +169,10 @@ class CheckpointManager:
         if meta["experiment"] != self.experiment:
             raise CheckpointError(f"checkpoint step {step} belongs to experiment {meta['experiment']!r}, "
                                   f"not {self.experiment!r}")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        if jax.process_count() > 1:  # restore host copies on every process (see save)
+            abstract = jax.device_get(target)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         try:
             restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
             state = restored["state"]

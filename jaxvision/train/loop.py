@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +82,10 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
     ckpt = CheckpointManager(workdir, experiment, config, every=checkpoint_every, keep=keep)
     if resume:
         state = ckpt.restore(state)
+        changes = ckpt.config_changes()
+        if changes:
+            warnings.warn(f"resuming {experiment} in {workdir} with a changed config: " + ", ".join(
+                f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in changes.items())), stacklevel=2)
     elif ckpt.latest_step() is not None:
         latest = ckpt.latest_step()
         ckpt.close()

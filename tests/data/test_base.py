@@ -66,3 +66,14 @@ def test_load_unknown_name_and_option():
         load("nope", "train", 4)
     with pytest.raises(ValueError, match="bogus"):
         load("digits", "train", 4, bogus=1)
+
+
+@pytest.mark.parametrize("name, opts", [("mixture", {"num_examples": 32}), ("photos", {"num_examples": 32,
+                                                                                        "patch_size": 8})])
+def test_random_augmentation_independent_of_host_split(name, opts):
+    from jaxvision.data import load
+
+    full = load(name, "train", 8, seed=1, host_id=0, num_hosts=1, **opts).batch(2, epoch=3)
+    parts = [load(name, "train", 8, seed=1, host_id=h, num_hosts=2, **opts).batch(2, epoch=3) for h in range(2)]
+    for k in full:
+        np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), full[k])

@@ -130,5 +130,7 @@ def test_bad_input():
         fid((np.zeros(3), np.eye(3)), (np.zeros(4), np.eye(4)))
     with pytest.raises(ValueError, match=r"\[N, H, W, C\]"):
         fid(a[0], a, network=net)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        fid(a[:1], a, network=net)
     with pytest.raises(ValueError, match="does not exist"):
         fid("missing.npz", a, network=net)

@@ -93,3 +93,10 @@ def test_bad_shapes_raise():
         frechet_distance_from_features(np.zeros((5, 3)), np.zeros((5, 4)))
     with pytest.raises(ValueError, match="at least 2 samples"):
         frechet_distance_from_features(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+def test_closed_form_small_cases():
+    # d = 1: (0 - 1)^2 + 4 + 1 - 2 sqrt(4 * 1) = 2 ; diagonal d = 2: 13 + 2 - 2 (2 + 3) = 5
+    assert float(frechet_distance(np.zeros(1), np.eye(1) * 4, np.ones(1), np.eye(1), x64=True)) == pytest.approx(2.0)
+    v = frechet_distance(np.zeros(2), np.diag([4.0, 9.0]), np.zeros(2), np.eye(2), x64=True)
+    assert float(v) == pytest.approx(5.0)

@@ -211,7 +211,39 @@ def test_usable_inside_jit_and_dtype():
     (lambda: ssd_default_boxes([4], 32, [2, 3]), "aspect_ratios: expected one list of ratios per level"),
     (lambda: ssd_default_boxes([4], 32.5, [[2]]), "image_size: expected an int or a pair"),
     (lambda: yolo_grid((2, 3, 4)), "size: expected an int or a pair"),
+    (lambda: anchor_grid([(0, 4)], [8], ((16,),), ((1.0,),)), "feature_sizes: expected values > 0"),
+    (lambda: ssd_default_boxes([(3, 0)], 32, [[2]]), "feature_sizes: expected values > 0"),
 ])
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_random_configs_against_live_torchvision():
+    """Random anchor / default-box configurations against torchvision itself (skipped where torch is absent)."""
+    torch = pytest.importorskip("torch")
+    from torchvision.models.detection.anchor_utils import AnchorGenerator, DefaultBoxGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        levels = int(rng.integers(1, 4))
+        image = (int(rng.integers(20, 90)), int(rng.integers(20, 90)))
+        feats = [(int(rng.integers(1, 9)), int(rng.integers(1, 9))) for _ in range(levels)]
+        sizes = tuple(tuple(float(v) for v in np.round(rng.uniform(3, 60, rng.integers(1, 4)), 1))
+                      for _ in range(levels))
+        ratios = tuple(tuple(float(v) for v in np.round(rng.uniform(0.2, 4, rng.integers(1, 4)), 2))
+                       for _ in range(levels))
+        images = ImageList(torch.zeros(1, 3, *image), [image])
+        fmaps = [torch.zeros(1, 1, *f) for f in feats]
+        want = AnchorGenerator(sizes, ratios)(images, fmaps)[0].numpy()
+        got = np.asarray(anchor_grid(feats, anchor_strides(image, feats), sizes, ratios))
+        np.testing.assert_array_equal(got, want, err_msg=str((image, feats, sizes, ratios)))
+
+        ssd_ratios = [[int(v) for v in rng.integers(2, 4, rng.integers(0, 3))] for _ in range(levels)]
+        steps = [int(v) for v in rng.integers(4, 20, levels)] if rng.uniform() < 0.5 else None
+        kw = dict(aspect_ratios=ssd_ratios, steps=steps, clip=bool(rng.uniform() < 0.5),
+                  min_ratio=float(rng.uniform(0.1, 0.3)), max_ratio=float(rng.uniform(0.5, 1.2)))
+        want = DefaultBoxGenerator(**kw)(images, fmaps)[0].numpy()
+        got = np.asarray(ssd_default_boxes(feats, image, **kw))
+        np.testing.assert_array_equal(got, want, err_msg=str((image, feats, kw)))

@@ -106,6 +106,10 @@ def test_broadcasting_per_class_deltas(fx):
     deltas = fx["deltas"][:60].reshape(20, 3, 4)  # [N, K classes, 4]
     out = np.asarray(coder.decode(anchors[:, None], deltas))
     assert out.shape == (20, 3, 4)
+    # encode broadcasts too: shared anchors [N, 4] against per-image boxes [B, N, 4]
+    boxes = np.stack([fx["boxes"][:20], fx["boxes"][20:40]])
+    enc = np.asarray(coder.encode(anchors, boxes))
+    np.testing.assert_allclose(enc[1], np.asarray(coder.encode(anchors, boxes[1])), rtol=1e-5, atol=1e-6)
     for k in range(3):
         np.testing.assert_allclose(out[:, k], np.asarray(coder.decode(anchors, deltas[:, k])), rtol=1e-6)
 

@@ -62,43 +62,54 @@ def ref_hard_negatives(loss, pos, ratio, valid=None):
     return out
 
 
-def _pad(iou, rows=3, seed=0):
-    """Insert padded rows with high garbage quality at random positions; returns (iou, valid, real_index)."""
+PAD_G, PAD_A = 10, 128  # every fixture matrix fits: one compiled program per matcher config
+
+
+def _pad(iou, seed=0):
+    """Embed ``iou`` in a [PAD_G, PAD_A] matrix: padding rows (garbage quality >= 0.8, gt_valid False) at random
+    positions, padding anchor columns at quality -1. Returns (padded, valid, real row positions)."""
     rng = np.random.default_rng(seed)
-    g = iou.shape[0]
-    total = g + rows
-    real_pos = np.sort(rng.choice(total, g, replace=False))
-    padded = rng.uniform(0.8, 1.0, (total, iou.shape[1])).astype(np.float32)
-    padded[real_pos] = iou
-    valid = np.zeros(total, bool)
+    g, a = iou.shape
+    real_pos = np.sort(rng.choice(PAD_G, g, replace=False))
+    padded = rng.uniform(0.8, 1.0, (PAD_G, PAD_A)).astype(np.float32)
+    padded[:, a:] = -1.0
+    padded[real_pos, :a] = iou
+    valid = np.zeros(PAD_G, bool)
     valid[real_pos] = True
     return padded, valid, real_pos
 
 
 # ---------------------------------------------------------------- Matcher / SSDMatcher
 
-@pytest.mark.parametrize("i", range(NUM_MATRICES))
-def test_match_boxes_matches_torchvision(fx, i):
-    iou = fx[f"iou{i}"]
-    for tag, (high, low, allow) in MATCHERS.items():
-        got = np.asarray(match_boxes(iou, None, high, low, allow))
-        np.testing.assert_array_equal(got, fx[f"m{i}_{tag}"], err_msg=tag)
-        np.testing.assert_array_equal(got, ref_match(iou, high, low, allow), err_msg=tag)
-    got = np.asarray(ssd_match(iou, None, 0.5))
-    np.testing.assert_array_equal(got, fx[f"m{i}_ssd"])
-    np.testing.assert_array_equal(got, ref_ssd_match(iou, 0.5))
+def test_match_boxes_matches_torchvision_and_reference(fx):
+    # unpadded, with every config, on the realistic matrix (IoU of random boxes) and the tie-heavy one
+    for i in (0, 4):
+        iou = fx[f"iou{i}"]
+        for tag, (high, low, allow) in MATCHERS.items():
+            got = np.asarray(match_boxes(iou, None, high, low, allow))
+            np.testing.assert_array_equal(got, fx[f"m{i}_{tag}"], err_msg=f"{i} {tag}")
+        np.testing.assert_array_equal(np.asarray(ssd_match(iou, None, 0.5)), fx[f"m{i}_ssd"])
+    # the NumPy reference agrees with torchvision everywhere (ties, shared best anchors, a gt overlapping nothing)
+    for i in range(NUM_MATRICES):
+        iou = fx[f"iou{i}"]
+        for tag, (high, low, allow) in MATCHERS.items():
+            np.testing.assert_array_equal(ref_match(iou, high, low, allow), fx[f"m{i}_{tag}"], err_msg=f"{i} {tag}")
+        np.testing.assert_array_equal(ref_ssd_match(iou, 0.5), fx[f"m{i}_ssd"])
 
 
-@pytest.mark.parametrize("i", range(NUM_MATRICES))
-def test_padding_rows_are_ignored(fx, i):
-    iou = fx[f"iou{i}"]
-    padded, valid, real = _pad(iou, seed=i)
-    remap = np.concatenate([real, [-2, -1]])  # real index -> padded index; remap[-1] = -1, remap[-2] = -2
-    for tag, (high, low, allow) in MATCHERS.items():
-        got = np.asarray(match_boxes(padded, valid, high, low, allow))
-        want = remap[fx[f"m{i}_{tag}"]]
-        np.testing.assert_array_equal(got, want, err_msg=tag)
-    np.testing.assert_array_equal(np.asarray(ssd_match(padded, valid)), remap[fx[f"m{i}_ssd"]])
+def test_padded_matching_matches_torchvision(fx):
+    for i in range(NUM_MATRICES):
+        iou = fx[f"iou{i}"]
+        a = iou.shape[1]
+        padded, valid, real = _pad(iou, seed=i)
+        remap = np.concatenate([real, [-2, -1]])  # real index -> padded index; remap[-1] = -1, remap[-2] = -2
+        for tag, (high, low, allow) in MATCHERS.items():
+            got = np.asarray(match_boxes(padded, valid, high, low, allow))
+            np.testing.assert_array_equal(got[:a], remap[fx[f"m{i}_{tag}"]], err_msg=f"{i} {tag}")
+            np.testing.assert_array_equal(got[a:], -1)
+        got = np.asarray(ssd_match(padded, valid))
+        np.testing.assert_array_equal(got[:a], remap[fx[f"m{i}_ssd"]], err_msg=f"{i} ssd")
+        np.testing.assert_array_equal(got[a:], -1)
 
 
 def test_low_quality_ties_all_kept():
@@ -108,6 +119,32 @@ def test_low_quality_ties_all_kept():
     np.testing.assert_array_equal(np.asarray(match_boxes(iou, None, 0.7, 0.3, True)), [0, 1, 0, 1])
     np.testing.assert_array_equal(np.asarray(match_boxes(iou, None, 0.7, 0.3, False)), [-2, -2, -2, -2])
     np.testing.assert_array_equal(np.asarray(match_boxes(iou, None, 0.7, 0.5, False)), [-1, -2, -1, -2])
+
+
+def test_traced_thresholds_and_ratio(fx):
+    iou = fx["iou4"]
+    f = jax.jit(lambda q, hi, lo, t: (match_boxes(q, None, hi, lo, True), ssd_match(q, None, t)))
+    m, s = f(iou, 0.5, 0.4, 0.5)
+    np.testing.assert_array_equal(np.asarray(m), fx["m4_half"])
+    np.testing.assert_array_equal(np.asarray(s), fx["m4_ssd"])
+    loss = np.linspace(0, 1, 10, dtype=np.float32)
+    pos = np.arange(10) == 0
+    g = jax.jit(hard_negative_mask)
+    assert [int(np.asarray(g(loss, pos, r)).sum()) for r in (0, 1, 2.5, 100)] == [0, 1, 3, 9]
+
+
+def test_bfloat16_quality(fx):
+    iou = fx["iou0"]  # multiples of 0.1: compare against float32 on the bf16-rounded values
+    q16 = jnp.asarray(iou, jnp.bfloat16)
+    q32 = np.asarray(q16, np.float32)
+    for high, low, allow in ((0.75, 0.25, True), (0.5, 0.5, False)):  # thresholds exact in bf16
+        np.testing.assert_array_equal(np.asarray(match_boxes(q16, None, high, low, allow)),
+                                      ref_match(q32, high, low, allow))
+    np.testing.assert_array_equal(np.asarray(ssd_match(q16, None, 0.5)), ref_ssd_match(q32, 0.5))
+    loss16 = jnp.asarray(np.linspace(0, 2, 40), jnp.bfloat16)
+    pos = np.arange(40) % 7 == 0
+    np.testing.assert_array_equal(np.asarray(hard_negative_mask(loss16, pos, 1)),
+                                  ref_hard_negatives(np.asarray(loss16, np.float32), pos, 1))
 
 
 def test_thresholds_are_inclusive_at_high_and_low():
@@ -169,6 +206,24 @@ def test_matching_property_vs_reference(q, valid, thresholds, allow):
         assert s[np.argmax(iou[g])] >= g
 
 
+def test_random_matrices_against_live_torchvision():
+    """Random tie-heavy quality matrices against torchvision's Matcher / SSDMatcher (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    from torchvision.models.detection import _utils as det_utils
+
+    rng = np.random.default_rng(1)
+    for trial in range(12):
+        iou = (rng.integers(0, 8, (PAD_G - 3, 100)) / 8).astype(np.float32)  # one shape: one compile per config
+        padded, valid, real = _pad(iou, seed=trial)
+        remap = np.concatenate([real, [-2, -1]])
+        for high, low, allow in ((0.75, 0.25, True), (0.5, 0.375, False)):
+            want = det_utils.Matcher(high, low, allow)(torch.from_numpy(iou)).numpy()
+            got = np.asarray(match_boxes(padded, valid, high, low, allow))[:100]
+            np.testing.assert_array_equal(got, remap[want])
+        want = det_utils.SSDMatcher(0.5)(torch.from_numpy(iou)).numpy()
+        np.testing.assert_array_equal(np.asarray(ssd_match(padded, valid, 0.5))[:100], remap[want])
+
+
 # ---------------------------------------------------------------- balanced sampler
 
 def _codes(rng, a, p_pos=0.1, p_ignore=0.2):
@@ -209,6 +264,15 @@ def test_balanced_sample_is_uniform_and_key_driven():
     np.testing.assert_array_equal(np.asarray(same[0]), pos[0])
 
 
+def test_balanced_sample_same_key_same_draw_under_jit():
+    matches = _codes(np.random.default_rng(3), 200)
+    key = jax.random.PRNGKey(5)  # legacy uint32 keys work too
+    eager = balanced_sample(key, matches, 32, 0.25)
+    jitted = jax.jit(balanced_sample, static_argnums=(2, 3))(key, matches, 32, 0.25)
+    for e, j in zip(eager, jitted):
+        np.testing.assert_array_equal(np.asarray(e), np.asarray(j))
+
+
 def test_balanced_sample_edge_cases():
     key = jax.random.key(0)
     none = np.full(20, -2, np.int32)
@@ -221,6 +285,8 @@ def test_balanced_sample_edge_cases():
     few_pos[:2] = 0
     pos, neg = balanced_sample(key, few_pos, 8, 0.5)
     assert np.asarray(pos).sum() == 2 and np.asarray(neg).sum() == 6  # negatives fill the gap
+    pos, neg = balanced_sample(key, few_pos, np.int64(10), 0.25)  # int(10 * 0.25) = 2 positives, as torch
+    assert np.asarray(pos).sum() == 2 and np.asarray(neg).sum() == 8
     pos, neg = balanced_sample(key, np.zeros(0, np.int32), 8, 0.5)
     assert pos.shape == (0,) and neg.shape == (0,)
 
@@ -284,6 +350,7 @@ def test_hard_negative_extreme_values():
     (lambda: ssd_match(np.zeros((2, 3, 4)), None), r"iou: expected \[G, A\]"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros((2, 3)), 8, 0.5), r"matches: expected \[A\]"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 0, 0.5), "num_samples: expected a static int > 0"),
+    (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 8.0, 0.5), "num_samples: expected a static int > 0"),
     (lambda: balanced_sample(jax.random.key(0), np.zeros(3), 8, 1.5), r"positive_fraction: expected a float in"),
     (lambda: hard_negative_mask(np.zeros(4), np.zeros(5, bool)), "neg_loss and pos_mask: expected equal shapes"),
     (lambda: hard_negative_mask(np.zeros((2, 4)), np.zeros((2, 4), bool)), r"neg_loss: expected \[A\] float"),

@@ -22,7 +22,7 @@ def _state():
 
 
 def test_resume_is_exact(tmp_path):
-    step = jax.jit(make_gan_step("least_squares", latent_shape=(2,), n_critic=2, axis_name=None))
+    step = jax.jit(make_gan_step("least_squares", latent_shape=(2,), axis_name=None))
     real = [jnp.asarray(np.random.default_rng(i).uniform(-1, 1, (8, 2)), jnp.float32) for i in range(4)]
 
     straight = _state()

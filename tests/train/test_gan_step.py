@@ -6,6 +6,7 @@ import optax
 import pytest
 
 from jaxvision.models.gan.mlp_gan import MLPDiscriminator, MLPGenerator
+from jaxvision.train import parallel
 from jaxvision.train.gan import GANState, latent_noise, make_gan_step, validate_real
 from jaxvision.train.gan_losses import discriminator_loss, generator_loss
 
@@ -33,7 +34,7 @@ def test_step_matches_hand_written_reference(loss):
     lr = 0.05
     state = _state(lr=lr)
     real = _real(6)
-    new, m = jax.jit(make_gan_step(loss, latent_shape=LATENT, axis_name=None))(state, real)
+    new, m = make_gan_step(loss, latent_shape=LATENT, axis_name=None)(state, real)  # eager: no compile
 
     # reference: D update on (real, stop_gradient(G(z))), then G update through the updated D
     _, step_key = jax.random.split(state.rng)
@@ -57,7 +58,7 @@ def test_n_critic_uses_strided_real_rows_and_fresh_noise():
     lr = 0.05
     state = _state(lr=lr)
     real = _real(6)  # n_critic=3 -> B=2; critic k sees real[k::3]
-    new, _ = jax.jit(make_gan_step("hinge", latent_shape=LATENT, n_critic=3, axis_name=None))(state, real)
+    new, _ = make_gan_step("hinge", latent_shape=LATENT, n_critic=3, axis_name=None)(state, real)
     _, step_key = jax.random.split(state.rng)
     g = lambda p, k: state.g_apply_fn({"params": p}, latent_noise(jax.random.fold_in(step_key, k), 2, LATENT))
     d = lambda p, x: state.d_apply_fn({"params": p}, x)
@@ -74,7 +75,7 @@ def test_n_critic_uses_strided_real_rows_and_fresh_noise():
 
 def test_ema_tracks_generator():
     state = _state(ema=0.9)
-    new, _ = jax.jit(make_gan_step("non_saturating", latent_shape=LATENT, axis_name=None))(state, _real(4))
+    new, _ = make_gan_step("non_saturating", latent_shape=LATENT, axis_name=None)(state, _real(4))
     for e, p0, p1 in zip(*(jax.tree_util.tree_leaves(t) for t in (new.g_ema, state.g_params, new.g_params))):
         np.testing.assert_allclose(e, 0.9 * p0 + 0.1 * p1, rtol=1e-5, atol=1e-7)
 
@@ -82,7 +83,7 @@ def test_ema_tracks_generator():
 def test_non_finite_step_keeps_last_good_state():
     state = _state()
     real = _real(4).at[0, 0].set(jnp.nan)
-    new, m = jax.jit(make_gan_step("minimax", latent_shape=LATENT, axis_name=None))(state, real)
+    new, m = make_gan_step("minimax", latent_shape=LATENT, axis_name=None)(state, real)
     assert float(m["finite"]) == 0.0
     for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(state)):
         np.testing.assert_array_equal(a, b)
@@ -97,10 +98,10 @@ def test_multi_device_step_equals_single_device_on_concatenated_batch():
     step = make_gan_step("non_saturating", latent_shape=LATENT, n_critic=2, axis_name="batch")
     real = _real(n_dev * 2 * 4, seed=3)  # per device: n_critic=2 x B=4
 
-    def run(devices, batch, steps=3):
-        p = jax.pmap(step, axis_name="batch", devices=devices)
-        s = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(devices),) + a.shape), state)
-        x = batch.reshape((len(devices), -1) + batch.shape[1:])
+    def run(devices, batch, steps=2):
+        p = jax.pmap(step, axis_name=parallel.AXIS, devices=devices)  # parallel.pmap_step on a device subset
+        s = parallel.replicate(state, devices)
+        x = parallel.shard({"x": batch}, len(devices))["x"]
         for _ in range(steps):
             s, m = p(s, x)
         return jax.tree_util.tree_map(lambda a: np.asarray(a[0]), (s, m))

@@ -31,7 +31,7 @@ def test_fit_logs_evaluates_checkpoints_and_resumes(tmp_path):
         return {"w_norm": float(jnp.linalg.norm(s.params["w"]))}
 
     out, summary = fit(state, step, ds, num_steps=6, workdir=str(tmp_path), experiment="t", eval_fn=eval_fn,
-                       eval_every=4, checkpoint_every=4, log_every=2, progress=False)
+                       config={"num_steps": 6}, eval_every=4, checkpoint_every=4, log_every=2, progress=False)
     assert int(out.step) == 6 and calls == [4, 6]
     recs = read_metrics(tmp_path)
     assert [(r["step"], r["split"]) for r in recs] == [(2, "train"), (4, "train"), (4, "eval"), (6, "train"),
@@ -39,9 +39,10 @@ def test_fit_logs_evaluates_checkpoints_and_resumes(tmp_path):
     assert {"loss", "acc", "steps_per_sec", "time"} <= set(recs[0])
     assert "eval_w_norm" in summary and "loss" in summary
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [4, 6]
-    # resume: continues from step 6 to 8 and only adds records after 6
-    out2, _ = fit(state, step, ds, num_steps=8, workdir=str(tmp_path), experiment="t", checkpoint_every=4,
-                  log_every=2, progress=False)
+    # resume: continues from step 6 to 8 and only adds records after 6; a changed config is reported
+    with pytest.warns(UserWarning, match="num_steps: 6 -> 8"):
+        out2, _ = fit(state, step, ds, num_steps=8, workdir=str(tmp_path), experiment="t", checkpoint_every=4,
+                      log_every=2, progress=False, config={"num_steps": 8})
     assert int(out2.step) == 8
     assert [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"] == [2, 4, 6, 8]
     # resume=False on a workdir with checkpoints is refused rather than overwriting them
@@ -79,3 +80,18 @@ def test_data_parallel_fit_matches_single_device(tmp_path):
                   data_parallel=True)
     np.testing.assert_allclose(out8.params["w"], out1.params["w"], rtol=1e-5, atol=1e-6)
     assert int(out8.step) == 3
+
+
+def test_tensorboard_is_optional(tmp_path):
+    import importlib.util
+
+    from jaxvision.train import MetricsWriter
+
+    if importlib.util.find_spec("tensorboardX") is not None:
+        w = MetricsWriter(str(tmp_path), tensorboard=True)
+        w.write(1, "train", {"loss": 1.0})
+        w.close()
+        assert (tmp_path / "tensorboard").is_dir()
+    else:
+        with pytest.raises(ImportError, match="tensorboardX"):
+            MetricsWriter(str(tmp_path), tensorboard=True)

@@ -16,7 +16,7 @@ def _run(workdir, num_steps, kill_at, out):
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
     return subprocess.run([sys.executable, WORKER, str(workdir), str(num_steps), str(kill_at), str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=540)
 
 
 def test_sigkill_and_resume_is_exact(tmp_path):

@@ -1,0 +1,156 @@
+"""TFDS adapters: voc/2007, voc/2012, coco/2017, mnist, cifar10, celeb_a -> the embedded data sets' batch format.
+
+Examples are read by random access through ``tfds.data_source`` (ArrayRecord files; reading needs no TensorFlow),
+so the epoch order, host sharding and exact resume work exactly as for the embedded data sets. The data must have
+been prepared once: ``download=True`` downloads and prepares it into ``data_dir`` (default ``~/tensorflow_datasets``),
+which for most of these builders needs TensorFlow (``pip install 'jaxvision[tfds]'``); copying prepared ArrayRecord
+files from another machine works too. Nothing is downloaded unless ``download=True``.
+
+Batch formats:
+- detection (voc/*, coco/2017): ``image`` float32 [B, S, S, 3] in [0, 1] (resized, aspect not kept, to
+  ``image_size`` S), ``boxes`` float32 [B, max_boxes, 4] xyxy px in the resized image (from TFDS's normalized
+  ymin, xmin, ymax, xmax), ``labels`` int32 [B, max_boxes] (-1 pad), ``mask`` bool, and ``difficult`` (VOC
+  is_difficult) / ``crowd`` (COCO is_crowd) bool [B, max_boxes]. Objects beyond ``max_boxes`` are dropped (counted in
+  ``.info['truncated_objects']`` only when known).
+- mnist, cifar10: ``image`` float32 [B, H, W, C] in [0, 1], ``label`` int32 [B].
+- celeb_a: ``image`` float32 [B, S, S, 3] in [0, 1]: the centre 178x178 square resized to ``image_size``;
+  ``attributes`` bool [B, 40] (sorted attribute names in ``.info['attribute_names']``).
+Split names: 'train', 'val' (TFDS 'validation') and 'test', or any TFDS split string.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from jaxvision.data.base import Dataset
+
+DETECTION = ("voc/2007", "voc/2012", "coco/2017")
+CLASSIFICATION = ("mnist", "cifar10")
+FACES = ("celeb_a",)
+SPLIT_ALIASES = {"val": "validation"}
+DEFAULT_IMAGE_SIZE = {"voc/2007": 300, "voc/2012": 300, "coco/2017": 320, "celeb_a": 64}
+DEFAULT_MAX_BOXES = {"voc/2007": 42, "voc/2012": 56, "coco/2017": 100}
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [H, W, C] -> float32 [size, size, C] in [0, 1] (bilinear, PIL)."""
+    from PIL import Image
+
+    if img.shape[0] == size and img.shape[1] == size:
+        return img.astype(np.float32) / 255.0
+    channels = img.shape[-1]
+    pil = Image.fromarray(img[..., 0] if channels == 1 else img)
+    out = np.asarray(pil.resize((size, size), Image.BILINEAR), np.float32) / 255.0
+    return out.reshape(size, size, channels)
+
+
+def convert_detection(example: dict, image_size: int, max_boxes: int) -> dict:
+    """One TFDS VOC/COCO example -> fixed-shape arrays (see the module docstring).
+
+    ``objects/bbox`` is TFDS's normalized [ymin, xmin, ymax, xmax]; it becomes xyxy pixels of the resized
+    ``image_size`` x ``image_size`` image: ``x = xmin * image_size`` etc.
+    """
+    objects = example["objects"]
+    bbox = np.asarray(objects["bbox"], np.float32).reshape(-1, 4)
+    labels = np.asarray(objects["label"], np.int64).reshape(-1)
+    flag_key = "is_difficult" if "is_difficult" in objects else "is_crowd"
+    flags = np.asarray(objects.get(flag_key, np.zeros(len(labels), bool)), bool).reshape(-1)
+    n = min(len(bbox), len(labels), len(flags), max_boxes)
+    out = {"image": _resize(np.asarray(example["image"]), image_size),
+           "boxes": np.zeros((max_boxes, 4), np.float32), "labels": np.full(max_boxes, -1, np.int32),
+           "mask": np.zeros(max_boxes, bool), "difficult": np.zeros(max_boxes, bool),
+           "crowd": np.zeros(max_boxes, bool)}
+    ymin, xmin, ymax, xmax = (np.clip(bbox[:n, k], 0.0, 1.0) for k in range(4))
+    out["boxes"][:n] = np.stack([xmin, ymin, xmax, ymax], -1) * image_size
+    out["labels"][:n] = labels[:n]
+    out["mask"][:n] = True
+    out["difficult" if flag_key == "is_difficult" else "crowd"][:n] = flags[:n]
+    return out
+
+
+def convert_classification(example: dict) -> dict:
+    img = np.asarray(example["image"])
+    return {"image": img.astype(np.float32) / 255.0, "label": np.int32(example["label"])}
+
+
+def convert_face(example: dict, image_size: int, attribute_names: Sequence[str]) -> dict:
+    img = np.asarray(example["image"])
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    attrs = example.get("attributes", {})
+    return {"image": _resize(img[y:y + s, x:x + s], image_size),
+            "attributes": np.array([bool(attrs.get(a, False)) for a in attribute_names], bool)}
+
+
+def _class_names(source) -> tuple[str, ...] | None:
+    try:
+        features = source.dataset_info.features
+        label = features["objects"]["label"] if "objects" in features else features["label"]
+        return tuple(label.names)
+    except Exception:  # mocks and custom sources may have no feature info
+        return None
+
+
+def open_source(name: str, split: str, data_dir: str | None = None, download: bool = False):
+    """``tfds.data_source(name, split)``: a random-access sequence of example dicts (numpy values)."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise ImportError(f"data set {name!r} needs tensorflow-datasets (pip install tensorflow-datasets)") from e
+    try:
+        return tfds.data_source(name, split=SPLIT_ALIASES.get(split, split), data_dir=data_dir, download=download)
+    except Exception as e:
+        if download:
+            raise
+        where = data_dir or "~/tensorflow_datasets"
+        raise FileNotFoundError(
+            f"TFDS data set {name!r} (split {split!r}) is not prepared in {where} ({type(e).__name__}: "
+            f"{str(e)[:200]}); prepare it once with jaxvision.data.load({name!r}, ..., download=True), which needs "
+            "TensorFlow: pip install 'jaxvision[tfds]'") from None
+
+
+def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, name: str,
+         image_size: int | None = None, max_boxes: int | None = None, data_dir: str | None = None,
+         download: bool = False, source=None, shuffle: bool | None = None, drop_remainder: bool = True,
+         host_id=None, num_hosts=None) -> Dataset:
+    """A TFDS data set as a ``Dataset`` (see the module docstring and ``jaxvision.data.load``).
+
+    Args:
+      name: one of voc/2007, voc/2012, coco/2017, mnist, cifar10, celeb_a.
+      image_size: output side S for detection and celeb_a (defaults: VOC 300, COCO 320, celeb_a 64).
+      max_boxes: padded objects per image (defaults: voc/2007 42, voc/2012 56, coco 100: the largest counts).
+      data_dir: TFDS data directory. download: download and prepare if missing (may need TensorFlow).
+      source: use this random-access sequence of TFDS-format examples instead of ``tfds.data_source``.
+    """
+    if source is None:
+        source = open_source(name, split, data_dir, download)
+    info = {"name": name, "split": split, "num_examples": len(source)}
+    if name in DETECTION:
+        size = image_size or DEFAULT_IMAGE_SIZE[name]
+        mb = max_boxes or DEFAULT_MAX_BOXES[name]
+        names = _class_names(source)
+        info.update(image_size=(size, size), channels=3, max_boxes=mb, class_names=names,
+                    num_classes=len(names) if names else (20 if name.startswith("voc") else 80))
+        convert = lambda ex: convert_detection(ex, size, mb)  # noqa: E731
+    elif name in CLASSIFICATION:
+        names = _class_names(source)
+        shape = np.asarray(source[0]["image"]).shape
+        info.update(image_size=shape[:2], channels=shape[2], class_names=names, num_classes=10)
+        convert = convert_classification
+    elif name in FACES:
+        size = image_size or DEFAULT_IMAGE_SIZE[name]
+        attribute_names = tuple(sorted(source[0].get("attributes", {})))
+        info.update(image_size=(size, size), channels=3, attribute_names=attribute_names)
+        convert = lambda ex: convert_face(ex, size, attribute_names)  # noqa: E731
+    else:
+        raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES}, got {name!r}")
+
+    def make_batch(idx, rngs):
+        examples = [convert(source[int(i)]) for i in idx]
+        return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+    return Dataset(len(source), make_batch, batch_size, seed=seed,
+                   shuffle=(split == "train") if shuffle is None else shuffle, drop_remainder=drop_remainder,
+                   num_devices=num_devices, host_id=host_id, num_hosts=num_hosts, info=info)
