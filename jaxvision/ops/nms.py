@@ -38,6 +38,7 @@ from jax.custom_batching import custom_vmap
 from jaxvision._checks import check_choice, check_rank, check_same_leading
 
 TILE = 64  # boxes per tile (T x T masks); small tiles waste less work, large ones run fewer loop steps
+FP_UNROLL = 1  # fixed-point steps per loop iteration
 CHUNK = 128  # kept boxes compared with a tile per step (T x CHUNK masks)
 
 
@@ -170,7 +171,7 @@ def _pair_mask(a, b, thr, with_class):
     return m
 
 
-def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
+def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class, class_sorted=False):
     """Greedy NMS over a batch of packed boxes already sorted by priority.
 
     All images step through the same tile/chunk loops (shared counters, so slices stay static-offset
@@ -185,6 +186,10 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
       max_keep: static int; the loop ends once every image has kept at least this many boxes.
       tile: static tile size T.
       with_class: static bool, mask pairs of different classes.
+      class_sorted: static bool (needs ``with_class``): columns are grouped by class, so a tile is only
+        checked against the kept boxes from the start of its first column's class (a running buffer offset
+        per image) instead of all kept boxes. ``max_keep`` is then ignored (kept boxes are not in score
+        order, so every tile is processed).
 
     Returns:
       ``(kept, count)``: float32 ``[B, R, P]`` the kept columns compacted to the front in priority order
@@ -195,18 +200,21 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
     earlier = iota_t[:, None] < iota_t[None, :]  # [T, T]: row j precedes column i
     inclusive = iota_t[:, None] <= iota_t[None, :]  # [T, T] prefix-count mask: j <= i
     n_tiles = (jnp.max(n_valid) + tile - 1) // tile
+    cls_row = lax.bitcast_convert_type(packed[:, 5], jnp.int32) if class_sorted else None  # [B, P]
 
     def append(kept, pos, tb):  # one image: kept [R, P], pos [T], tb [R, T]
         return kept.at[:, pos].set(tb, mode="drop")
 
     def tile_body(state):
-        t, count, kept = state
+        t, count, cstart, kept = state
         start = t * tile
         tb = lax.dynamic_slice(packed, (0, 0, start), (batch, rows, tile))  # [B, R, T]
         alive = (start + iota_t)[None, :] < n_valid[:, None]  # [B, T]
 
-        # 1) against every box kept in earlier tiles, chunk by chunk (unused buffer columns are zero boxes)
-        n_chunks = (jnp.max(count) + chunk - 1) // chunk
+        # 1) against every box kept in earlier tiles (class-sorted: of the tile's classes), chunk by chunk
+        # (unused buffer columns are zero boxes; a slice clamped at the buffer end re-reads kept boxes, which
+        # is harmless: every kept box precedes the tile)
+        n_chunks = (jnp.max(count - cstart) + chunk - 1) // chunk
 
         def chunk_cond(c_alive):
             c, alive = c_alive
@@ -214,7 +222,10 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
 
         def chunk_body(c_alive):
             c, alive = c_alive
-            kb = lax.dynamic_slice(kept, (0, 0, c * chunk), (batch, rows, chunk))
+            if class_sorted:
+                kb = jax.vmap(lambda k, o: lax.dynamic_slice(k, (0, o), (rows, chunk)))(kept, cstart + c * chunk)
+            else:
+                kb = lax.dynamic_slice(kept, (0, 0, c * chunk), (batch, rows, chunk))
             return c + 1, alive & ~jnp.any(_pair_mask(kb, tb, thr, with_class), axis=1)
 
         _, alive = lax.while_loop(chunk_cond, chunk_body, (jnp.int32(0), alive))
@@ -224,6 +235,8 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
 
         def fp_body(state):
             keep, _ = state
+            for _ in range(FP_UNROLL - 1):  # extra steps past the fixed point are no-ops
+                keep = alive & ~jnp.any(m & keep[:, :, None], axis=1)
             new = alive & ~jnp.any(m & keep[:, :, None], axis=1)
             return new, jnp.any(new != keep)
 
@@ -235,22 +248,62 @@ def _greedy_sorted(packed, n_valid, thr, max_keep, tile, with_class):
         prefix = jnp.sum(keep[:, :, None] & inclusive[None], axis=1, dtype=jnp.int32)  # [B, T]
         pos = jnp.where(keep, count[:, None] + prefix - 1, p_kept)  # out of range -> dropped
         kept = jax.vmap(append)(kept, pos, tb)
-        return t + 1, count + prefix[:, -1], kept
+        new_count = count + prefix[:, -1]
+        if class_sorted:
+            # invariant: cstart = buffer offset of the first kept box of the class of the tile's first column.
+            # The next tile's first class either fills this whole tile (offset unchanged) or starts in it or
+            # right after it, behind this tile's kept boxes of lower classes.
+            cls_t = lax.dynamic_slice(cls_row, (0, start), (batch, tile))  # [B, T]
+            c_next = lax.dynamic_slice(cls_row, (0, jnp.minimum(start + tile, p - 1)), (batch, 1))  # [B, 1]
+            other = jnp.sum(keep & (cls_t != c_next), axis=1, dtype=jnp.int32)
+            cstart = jnp.where(jnp.all(cls_t == c_next, axis=1), cstart, count + other)
+        return t + 1, new_count, cstart, kept
 
     def tile_cond(state):
         t, count = state[0], state[1]
+        if class_sorted:
+            return t < n_tiles
         return (t < n_tiles) & jnp.any(count < max_keep)
 
     chunk = min(CHUNK, p)
     p_kept = -(-p // chunk) * chunk  # the buffer holds whole chunks
-    init = (jnp.int32(0), jnp.zeros((batch,), jnp.int32), jnp.zeros((batch, rows, p_kept), jnp.float32))
-    _, count, kept = lax.while_loop(tile_cond, tile_body, init)
+    zeros = jnp.zeros((batch,), jnp.int32)
+    init = (jnp.int32(0), zeros, zeros, jnp.zeros((batch, rows, p_kept), jnp.float32))
+    _, count, _, kept = lax.while_loop(tile_cond, tile_body, init)
     return kept, count
 
 
 def _tile_and_pad(n):
     tile = TILE if n >= TILE else max(8, -(-n // 8) * 8)
     return tile, -(-n // tile) * tile
+
+
+def _class_major(order, idxs, valid):
+    """One image: score ranks in class-major order (classes ascending, score order inside a class).
+
+    ``order [N]`` is the score order (box index per rank). Returns int32 ``[N]``: the score rank of each box
+    in class-major order, invalid boxes last. The composite key ``class_rank * N + score_rank`` is unique, so
+    one single-operand integer sort gives the order and ``key % N`` decodes the rank (needs N^2 <= 2^32).
+    """
+    n = order.shape[0]
+    iota = lax.iota(jnp.int32, n)
+    rank = jnp.zeros((n,), jnp.uint32).at[order].set(iota.astype(jnp.uint32), unique_indices=True)
+    cu = lax.bitcast_convert_type(idxs, jnp.uint32) ^ jnp.uint32(0x80000000)  # order-preserving
+    crank = jnp.searchsorted(jnp.sort(cu), cu, side="left", method="scan_unrolled").astype(jnp.uint32)
+    # invalid boxes have the largest score ranks, so class rank N - 1 puts them after every valid box
+    crank = jnp.where(valid, crank, jnp.uint32(n - 1))
+    return (jnp.sort(crank * jnp.uint32(n) + rank) % jnp.uint32(n)).astype(jnp.int32)
+
+
+def _score_order_output(order, kept_rank, count, n_out):
+    """One image: kept score ranks ``kept_rank [P]`` (first ``count`` valid, any order) -> the kept box
+    indices in score order, padded with -1 to ``[n_out]``, and their number."""
+    n = order.shape[0]
+    r = jnp.where(lax.iota(jnp.int32, kept_rank.shape[0]) < count, kept_rank, n)
+    flag = jnp.zeros((n,), bool).at[r].set(True, mode="drop")
+    pos = jnp.where(flag, jnp.cumsum(flag, dtype=jnp.int32) - 1, n_out)
+    out = jnp.full((n_out,), -1, jnp.int32).at[pos].set(order, mode="drop")
+    return out, jnp.minimum(count, n_out)
 
 
 def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class):
@@ -264,18 +317,27 @@ def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class):
         order = jax.vmap(functools.partial(_stable_argsort, allow_cond=False))(keys)  # [B, N]
     n_valid = jnp.sum(valid, axis=1, dtype=jnp.int32)
     tile, p = _tile_and_pad(n)
-    sorted_boxes = jnp.take_along_axis(boxes.astype(jnp.float32), order[:, :, None], axis=1)  # [B, N, 4]
-    cols = [jnp.swapaxes(sorted_boxes, 1, 2), lax.bitcast_convert_type(order, jnp.float32)[:, None]]
+    class_sorted = with_class and n * n <= 2**32
+    if class_sorted:
+        # class-major order: a tile meets only the kept boxes of its own classes, not all kept boxes
+        tag = jax.vmap(_class_major)(order, idxs.astype(jnp.int32), valid)  # [B, N] score rank per slot
+        perm = jnp.take_along_axis(order, tag, axis=1)  # [B, N] box index per slot
+    else:
+        tag = perm = order
+    sorted_boxes = jnp.take_along_axis(boxes.astype(jnp.float32), perm[:, :, None], axis=1)  # [B, N, 4]
+    cols = [jnp.swapaxes(sorted_boxes, 1, 2), lax.bitcast_convert_type(tag, jnp.float32)[:, None]]
     if with_class:
-        sorted_cls = jnp.take_along_axis(idxs.astype(jnp.int32), order, axis=1)
+        sorted_cls = jnp.take_along_axis(idxs.astype(jnp.int32), perm, axis=1)
         cols.append(lax.bitcast_convert_type(sorted_cls, jnp.float32)[:, None])
     packed = jnp.pad(jnp.concatenate(cols, axis=1), ((0, 0), (0, 0), (0, p - n)))  # [B, R, P]
-    # One global score order (same-class masking for batched_nms) keeps boxes in score order, so stopping at
-    # n_out kept boxes is exact for both.
-    kept, count = _greedy_sorted(packed, n_valid, thr, n_out, tile, with_class)
+    # In score order (nms, or batched_nms for huge N with same-class masking) boxes are kept in score order,
+    # so stopping at n_out kept boxes is exact.
+    kept, count = _greedy_sorted(packed, n_valid, thr, n_out, tile, with_class, class_sorted)
+    tags = lax.bitcast_convert_type(kept[:, 4], jnp.int32)  # [B, P]
+    if class_sorted:
+        return jax.vmap(functools.partial(_score_order_output, n_out=n_out))(order, tags, count)
     count = jnp.minimum(count, n_out)
-    idx = lax.bitcast_convert_type(kept[:, 4], jnp.int32)  # [B, P]
-    idx = jnp.pad(idx, ((0, 0), (0, max(0, n_out - idx.shape[1]))))[:, :n_out]
+    idx = jnp.pad(tags, ((0, 0), (0, max(0, n_out - tags.shape[1]))))[:, :n_out]
     return jnp.where(lax.iota(jnp.int32, n_out)[None] < count[:, None], idx, -1), count
 
 

@@ -111,6 +111,22 @@ def test_batched_nms_matches_reference(thr):
     np.testing.assert_array_equal(unpad(idx, num), want)
 
 
+@pytest.mark.parametrize("n_cls", [1, 3, 40])
+def test_batched_nms_class_grouping_edge_cases(n_cls):
+    """Classes grouped in tiles (runs crossing tile edges, many tiny classes, one class), arbitrary int32
+    class ids, NaN scores, tied scores and a max_output_size below the kept count (top kept by score)."""
+    rng = np.random.default_rng(20 + n_cls)
+    boxes, scores, _ = clustered(rng, 230, 9)
+    ids = np.array([-(2**31), -7, 0, 5, 2**31 - 1] + list(range(100, 135)), np.int32)[:n_cls]
+    cls = ids[rng.integers(0, n_cls, 230)]
+    scores[rng.random(230) < 0.1] = np.nan
+    scores[:40] = 0.5  # ties: lower index first
+    want = np_nms(boxes, scores, 0.4, idxs=cls)
+    want = want[np.argsort(-scores[want], kind="stable")]
+    np.testing.assert_array_equal(unpad(*bnms_j(boxes, scores, cls, iou_threshold=0.4)), want)
+    np.testing.assert_array_equal(unpad(*bnms_j(boxes, scores, cls, 0.4, max_output_size=17)), want[:17])
+
+
 def test_golden_torchvision():
     d = np.load(GOLDEN)
     for case in d["nms_cases"]:
