@@ -279,20 +279,30 @@ def _tile_and_pad(n):
 
 
 def _class_major(order, idxs, valid):
-    """One image: score ranks in class-major order (classes ascending, score order inside a class).
+    """Score ranks in class-major order (classes ascending, score order inside a class), for a batch.
 
-    ``order [N]`` is the score order (box index per rank). Returns int32 ``[N]``: the score rank of each box
-    in class-major order, invalid boxes last. The composite key ``class_rank * N + score_rank`` is unique, so
-    one single-operand integer sort gives the order and ``key % N`` decodes the rank (needs N^2 <= 2^32).
+    ``order [B, N]`` is the score order (box index per rank). Returns int32 ``[B, N]``: the score rank of
+    each box in class-major order, invalid boxes last. The composite key ``class_rank * N + score_rank`` is
+    unique, so one single-operand integer sort gives the order and ``key % N`` decodes the rank (needs
+    N^2 <= 2^32). The class rank is ``class - min_class`` when every image's valid classes span fewer than N
+    values (the usual 0..C-1 ids; a batch-wide cond, so no sort), else the rank by sort + binary search.
     """
-    n = order.shape[0]
-    iota = lax.iota(jnp.int32, n)
-    rank = jnp.zeros((n,), jnp.uint32).at[order].set(iota.astype(jnp.uint32), unique_indices=True)
+    n = order.shape[-1]
+    iota = lax.iota(jnp.uint32, n)
+    rank = jax.vmap(lambda o: jnp.zeros((n,), jnp.uint32).at[o].set(iota, unique_indices=True))(order)
     cu = lax.bitcast_convert_type(idxs, jnp.uint32) ^ jnp.uint32(0x80000000)  # order-preserving
-    crank = jnp.searchsorted(jnp.sort(cu), cu, side="left", method="scan_unrolled").astype(jnp.uint32)
+    lo = jnp.min(jnp.where(valid, cu, jnp.uint32(2**32 - 1)), axis=1, keepdims=True)
+    hi = jnp.max(jnp.where(valid, cu, jnp.uint32(0)), axis=1, keepdims=True)
+    compact = jnp.all(hi - lo < n)  # (no valid box: hi - lo wraps to 1; every box gets rank N - 1 below)
+
+    def by_search(cu, lo):
+        srt = jax.vmap(jnp.sort)(cu)
+        return jax.vmap(lambda a, v: jnp.searchsorted(a, v, side="left", method="scan_unrolled"))(srt, cu)
+
+    crank = lax.cond(compact, lambda cu, lo: cu - lo, lambda cu, lo: by_search(cu, lo).astype(jnp.uint32), cu, lo)
     # invalid boxes have the largest score ranks, so class rank N - 1 puts them after every valid box
     crank = jnp.where(valid, crank, jnp.uint32(n - 1))
-    return (jnp.sort(crank * jnp.uint32(n) + rank) % jnp.uint32(n)).astype(jnp.int32)
+    return (jnp.sort(crank * jnp.uint32(n) + rank, axis=1) % jnp.uint32(n)).astype(jnp.int32)
 
 
 def _score_order_output(order, kept_rank, count, n_out):
@@ -313,14 +323,18 @@ def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class):
     keys = _descending_keys(scores, valid)
     if batch == 1:
         order = _stable_argsort(keys[0])[None]  # [1, N] box index per priority rank
-    else:
-        order = jax.vmap(functools.partial(_stable_argsort, allow_cond=False))(keys)  # [B, N]
+    elif n * n > 2**32:
+        order = jax.vmap(_stable_argsort)(keys)  # [B, N]
+    else:  # one batch-wide cond (a cond inside vmap would run both sides)
+        sorted_keys = jnp.sort(keys, axis=1)
+        ties = jnp.any(sorted_keys[:, 1:] == sorted_keys[:, :-1])
+        order = lax.cond(ties, jax.vmap(_argsort_packed), jax.vmap(_argsort_unique), keys, sorted_keys)
     n_valid = jnp.sum(valid, axis=1, dtype=jnp.int32)
     tile, p = _tile_and_pad(n)
     class_sorted = with_class and n * n <= 2**32
     if class_sorted:
         # class-major order: a tile meets only the kept boxes of its own classes, not all kept boxes
-        tag = jax.vmap(_class_major)(order, idxs.astype(jnp.int32), valid)  # [B, N] score rank per slot
+        tag = _class_major(order, idxs.astype(jnp.int32), valid)  # [B, N] score rank per slot
         perm = jnp.take_along_axis(order, tag, axis=1)  # [B, N] box index per slot
     else:
         tag = perm = order

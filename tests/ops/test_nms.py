@@ -125,6 +125,14 @@ def test_batched_nms_class_grouping_edge_cases(n_cls):
     want = want[np.argsort(-scores[want], kind="stable")]
     np.testing.assert_array_equal(unpad(*bnms_j(boxes, scores, cls, iou_threshold=0.4)), want)
     np.testing.assert_array_equal(unpad(*bnms_j(boxes, scores, cls, 0.4, max_output_size=17)), want[:17])
+    # vmapped (batch-wide branch choices): this image next to one with small ids and no ties
+    boxes2, scores2, cls2 = clustered(rng, 230, 9)
+    f = jax.jit(jax.vmap(lambda b, s, c: ops.batched_nms(b, s, c, 0.4, max_output_size=60)))
+    idx, num = f(np.stack([boxes, boxes2]), np.stack([scores, scores2]), np.stack([cls, cls2]))
+    want2 = np_nms(boxes2, scores2, 0.4, idxs=cls2)
+    want2 = want2[np.argsort(-scores2[want2], kind="stable")]
+    np.testing.assert_array_equal(unpad(idx[0], num[0]), want[:60])
+    np.testing.assert_array_equal(unpad(idx[1], num[1]), want2[:60])
 
 
 def test_golden_torchvision():
