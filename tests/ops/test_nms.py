@@ -111,6 +111,30 @@ def test_batched_nms_matches_reference(thr):
     np.testing.assert_array_equal(unpad(idx, num), want)
 
 
+@pytest.mark.parametrize("n_cls", [1, 3, 40])
+def test_batched_nms_class_grouping_edge_cases(n_cls):
+    """Classes grouped in tiles (runs crossing tile edges, many tiny classes, one class), arbitrary int32
+    class ids, NaN scores, tied scores and a max_output_size below the kept count (top kept by score)."""
+    rng = np.random.default_rng(20 + n_cls)
+    boxes, scores, _ = clustered(rng, 230, 9)
+    ids = np.array([-(2**31), -7, 0, 5, 2**31 - 1] + list(range(100, 135)), np.int32)[:n_cls]
+    cls = ids[rng.integers(0, n_cls, 230)]
+    scores[rng.random(230) < 0.1] = np.nan
+    scores[:40] = 0.5  # ties: lower index first
+    want = np_nms(boxes, scores, 0.4, idxs=cls)
+    want = want[np.argsort(-scores[want], kind="stable")]
+    np.testing.assert_array_equal(unpad(*bnms_j(boxes, scores, cls, iou_threshold=0.4)), want)
+    np.testing.assert_array_equal(unpad(*bnms_j(boxes, scores, cls, 0.4, max_output_size=17)), want[:17])
+    # vmapped (batch-wide branch choices): this image next to one with small ids and no ties
+    boxes2, scores2, cls2 = clustered(rng, 230, 9)
+    f = jax.jit(jax.vmap(lambda b, s, c: ops.batched_nms(b, s, c, 0.4, max_output_size=60)))
+    idx, num = f(np.stack([boxes, boxes2]), np.stack([scores, scores2]), np.stack([cls, cls2]))
+    want2 = np_nms(boxes2, scores2, 0.4, idxs=cls2)
+    want2 = want2[np.argsort(-scores2[want2], kind="stable")]
+    np.testing.assert_array_equal(unpad(idx[0], num[0]), want[:60])
+    np.testing.assert_array_equal(unpad(idx[1], num[1]), want2[:60])
+
+
 def test_golden_torchvision():
     d = np.load(GOLDEN)
     for case in d["nms_cases"]:
