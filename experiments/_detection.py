@@ -5,6 +5,7 @@ Not an experiment itself (leading underscore): state creation, the fit call, che
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,31 @@ from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
+
+@dataclasses.dataclass
+class ShapesTrainConfig:
+    """Config fields shared by the detector experiments: data sizes, optimizer schedule, logging, checkpoints.
+
+    Each experiment's ``Config`` subclasses this and adds its model fields (and overrides ``num_steps`` /
+    ``warmup_steps``).
+    """
+    image_size: int = 64
+    width: int = 16                   # backbone base channels
+    batch_size: int = 16
+    num_steps: int = 1000
+    learning_rate: float = 2e-3
+    weight_decay: float = 5e-4
+    warmup_steps: int = 100
+    num_train: int = 2048
+    num_test: int = 256
+    seed: int = 0
+    measure_fps: bool = True          # time the jitted predict (measure_fps) after the final eval
+    log_every: int = 50
+    eval_every: int = 0
+    checkpoint_every: int = 500
+    keep: int = 2
+    progress: bool = True
+
 
 PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 60, 230), (40, 220, 220),
            (255, 150, 30), (250, 250, 250)]

@@ -26,24 +26,10 @@ NAME = "landmarks_shapes"
 
 
 @dataclasses.dataclass
-class Config:
-    image_size: int = 64
-    width: int = 16
+class Config(D.ShapesTrainConfig):
     head_width: int = 32
-    batch_size: int = 16
     num_steps: int = 1600
-    learning_rate: float = 2e-3
-    weight_decay: float = 5e-4
     warmup_steps: int = 50
-    num_train: int = 2048
-    num_test: int = 256
-    seed: int = 0
-    measure_fps: bool = True          # time the jitted predict (measure_fps) after the final eval
-    log_every: int = 50
-    eval_every: int = 0
-    checkpoint_every: int = 500
-    keep: int = 2
-    progress: bool = True
 
 
 TINY = dict(image_size=32, width=8, head_width=8, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,

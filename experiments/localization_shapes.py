@@ -26,27 +26,13 @@ NAME = "localization_shapes"
 
 
 @dataclasses.dataclass
-class Config:
-    image_size: int = 64
-    width: int = 16
+class Config(D.ShapesTrainConfig):
     hidden: int = 128
     box_loss: str = "giou"            # 'giou' or 'smooth_l1'
     box_weight: float = 2.0
-    batch_size: int = 16
     num_steps: int = 800
-    learning_rate: float = 2e-3
-    weight_decay: float = 5e-4
     warmup_steps: int = 50
     flip: bool = True
-    num_train: int = 2048
-    num_test: int = 256
-    seed: int = 0
-    measure_fps: bool = True          # time the jitted predict (measure_fps) after the final eval
-    log_every: int = 50
-    eval_every: int = 0
-    checkpoint_every: int = 500
-    keep: int = 2
-    progress: bool = True
 
 
 TINY = dict(image_size=32, width=8, hidden=16, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,

@@ -26,30 +26,15 @@ NAME = "ssd_shapes"
 
 
 @dataclasses.dataclass
-class Config:
+class Config(D.ShapesTrainConfig):
     preset: str = "shapes"            # 'shapes' (CPU, embedded data) or 'ssd300_voc' (paper size, voc/2007)
-    image_size: int = 64
-    width: int = 16                   # backbone base channels
     extra_width: int = 64
     scales: tuple[float, ...] = (0.12, 0.22, 0.4, 0.6, 0.8)
-    batch_size: int = 16
     num_steps: int = 4500
-    learning_rate: float = 2e-3
-    weight_decay: float = 5e-4
-    warmup_steps: int = 100
     flip: bool = True
-    num_train: int = 2048
-    num_test: int = 256
     score_threshold: float = 0.01
     iou_threshold: float = 0.45
     max_detections: int = 200
-    seed: int = 0
-    measure_fps: bool = True          # time the jitted predict (measure_fps) after the final eval
-    log_every: int = 50
-    eval_every: int = 0
-    checkpoint_every: int = 500
-    keep: int = 2
-    progress: bool = True
 
 
 TINY = dict(image_size=32, width=8, extra_width=16, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,

@@ -25,33 +25,18 @@ NAME = "yolo_shapes"
 
 
 @dataclasses.dataclass
-class Config:
+class Config(D.ShapesTrainConfig):
     preset: str = "shapes"            # 'shapes' (CPU, embedded data) or 'voc448' (paper size, voc/2007)
-    image_size: int = 64
     grid_size: int = 8
     boxes_per_cell: int = 2
-    width: int = 16                   # backbone base channels (stages: width, 2x, 4x)
     head_width: int = 64
-    batch_size: int = 16
     num_steps: int = 3500
-    learning_rate: float = 2e-3
-    weight_decay: float = 5e-4
-    warmup_steps: int = 100
     lambda_coord: float = 5.0
     lambda_noobj: float = 0.5
     flip: bool = True
-    num_train: int = 2048
-    num_test: int = 256
     score_threshold: float = 0.01
     iou_threshold: float = 0.5
     max_detections: int = 100
-    seed: int = 0
-    measure_fps: bool = True          # time the jitted predict (measure_fps) after the final eval
-    log_every: int = 50
-    eval_every: int = 0
-    checkpoint_every: int = 500
-    keep: int = 2
-    progress: bool = True
 
 
 TINY = dict(image_size=32, grid_size=4, width=8, head_width=16, batch_size=8, num_steps=4, warmup_steps=1,
