@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 import jax
@@ -147,6 +148,18 @@ def fps(predict: Callable, variables, images: np.ndarray) -> float:
     # closed-over constants, which XLA would constant-fold at length.
     batch = (jnp.asarray(images), variables)
     return float(measure_fps(lambda b: predict(b[1], b[0]), batch, repeats=10).images_per_s)
+
+
+def report(name: str, metrics: dict, workdir: str | None) -> None:
+    """One human-readable line on stderr: test mAP@0.5, COCO AP, predict FPS and where the PNG is."""
+    parts = [f"test mAP@0.5 {metrics['map50_voc']:.3f} (VOC all-point)", f"COCO AP {metrics['coco_ap']:.3f}"]
+    if "fps_cpu" in metrics:
+        parts.append(f"{metrics['fps_cpu']:.0f} images/s (jitted predict incl. NMS, {jax.default_backend()})")
+    if "train_seconds" in metrics:
+        parts.append(f"trained in {metrics['train_seconds']:.0f} s")
+    if workdir is not None:
+        parts.append(f"predictions: {os.path.join(workdir, 'predictions.png')}")
+    print(f"[{name}] " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
 def save_detections_png(path: str, images: np.ndarray, boxes: np.ndarray, classes: np.ndarray, num_valid,

@@ -30,7 +30,8 @@ class Config(D.ShapesTrainConfig):
     preset: str = "shapes"            # 'shapes' (CPU, embedded data) or 'ssd300_voc' (paper size, voc/2007)
     extra_width: int = 64
     scales: tuple[float, ...] = (0.12, 0.22, 0.4, 0.6, 0.8)
-    num_steps: int = 4500
+    num_steps: int = 8000
+    num_train: int = 8192             # 2048 images: mAP@0.5 0.913 at 4500 steps; 8192 and 8000 steps: 0.957
     flip: bool = True
     score_threshold: float = 0.01
     iou_threshold: float = 0.45
@@ -91,10 +92,14 @@ def train(cfg: Config, workdir: str) -> dict:
     t0 = time.perf_counter()
     state, summary = D.train_loop(NAME, cfg, workdir, state, loss, ds, lambda s: _evaluate(cfg, predict, s))
     train_s = time.perf_counter() - t0
-    return {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+    result = {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+    D.report(NAME, result, workdir)
+    return result
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
     """Metrics of the latest checkpoint in ``workdir``; rewrites predictions.png."""
     _, state, predict = _parts(cfg)
-    return _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
+    result = _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
+    D.report(NAME, result, workdir)
+    return result

@@ -30,7 +30,8 @@ class Config(D.ShapesTrainConfig):
     grid_size: int = 8
     boxes_per_cell: int = 2
     head_width: int = 64
-    num_steps: int = 3500
+    num_steps: int = 10000
+    num_train: int = 8192             # 2048 images overfit (mAP@0.5 0.84 at 10k steps); 8192 reach 0.93
     lambda_coord: float = 5.0
     lambda_noobj: float = 0.5
     flip: bool = True
@@ -99,10 +100,14 @@ def train(cfg: Config, workdir: str) -> dict:
     t0 = time.perf_counter()
     state, summary = D.train_loop(NAME, cfg, workdir, state, loss, ds, lambda s: _evaluate(cfg, predict, s))
     train_s = time.perf_counter() - t0
-    return {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+    result = {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+    D.report(NAME, result, workdir)
+    return result
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
     """Metrics of the latest checkpoint in ``workdir``; rewrites predictions.png."""
     _, state, predict = _parts(cfg)
-    return _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
+    result = _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
+    D.report(NAME, result, workdir)
+    return result
