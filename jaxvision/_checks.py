@@ -5,6 +5,7 @@ Every message names the argument, what was expected and what was got, e.g.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 import numpy as np
@@ -58,3 +59,18 @@ def pair(name: str, value) -> tuple[int, int]:
         raise ValueError(f"{name}: expected an int or a pair (h, w), got {value!r}")
     check_positive(name, value)
     return int(value[0]), int(value[1])
+
+
+def pair_nonneg(name: str, value) -> tuple[int, int]:
+    """Like ``pair`` but allows zeros."""
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(value)
+    try:
+        value = tuple(operator.index(v) for v in value)
+    except TypeError:
+        value = ()
+    if len(value) != 2:
+        raise ValueError(f"{name}: expected an int or a pair (h, w) of ints, got {value!r}")
+    check_positive(name, value, allow_zero=True)
+    return value

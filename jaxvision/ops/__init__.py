@@ -11,6 +11,7 @@ from jaxvision.ops.iou import (
 )
 from jaxvision.ops.nms import batched_nms, nms, soft_nms
 from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.conv import conv2d
 from jaxvision.ops.roi import roi_align, roi_pool
 from jaxvision.ops.upsample import bed_of_nails_unpool, max_pool_with_argmax, max_unpool, nearest_unpool
 from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid

@@ -24,28 +24,11 @@ matrix products (XLA:CPU's own kernel gradient of a convolution is slow even at 
 """
 from __future__ import annotations
 
-import operator
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxvision._checks import check_positive, check_rank, pair
-
-
-def _pair_nonneg(name: str, value) -> tuple[int, int]:
-    """Like ``pair`` but allows zeros."""
-    if isinstance(value, int):
-        value = (value, value)
-    value = tuple(value)
-    try:
-        value = tuple(operator.index(v) for v in value)
-    except TypeError:
-        value = ()
-    if len(value) != 2:
-        raise ValueError(f"{name}: expected an int or a pair (h, w) of ints, got {value!r}")
-    check_positive(name, value, allow_zero=True)
-    return value
+from jaxvision._checks import check_positive, check_rank, pair, pair_nonneg
 
 
 def conv_transpose_output_size(in_size: int, kernel: int, stride: int, padding: int, output_padding: int = 0) -> int:
@@ -138,8 +121,8 @@ def conv_transpose(x, kernel, strides=(2, 2), padding=0, output_padding=0):
     check_rank("x", x, 4, "[N, H, W, C_in]")
     check_rank("kernel", kernel, 4, "[kh, kw, C_in, C_out]")
     sh, sw = pair("strides", strides)
-    ph, pw = _pair_nonneg("padding", padding)
-    oph, opw = _pair_nonneg("output_padding", output_padding)
+    ph, pw = pair_nonneg("padding", padding)
+    oph, opw = pair_nonneg("output_padding", output_padding)
     n, h, w_in, cin = x.shape
     kh, kw, kcin, cout = kernel.shape
     if kcin != cin:

@@ -1,0 +1,57 @@
+"""Flax convolution layer with PyTorch ``Conv2d`` semantics, built on :func:`jaxvision.ops.conv2d` (its input
+gradient runs on XLA:CPU's fast stride-1 path instead of a zero-dilated convolution)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision._checks import check_rank, pair
+from jaxvision.ops.conv import conv2d
+
+Initializer = Callable[..., Any]
+
+
+class Conv(nn.Module):
+    """2-D convolution, NHWC, drop-in for ``torch.nn.Conv2d(Cin, features, k, s, p)`` (and, for integer or pair
+    padding, for ``flax.linen.Conv``: same ``'kernel'`` ``[kh, kw, C_in, C_out]`` and ``'bias'`` params and the
+    same auto-name ``Conv_<i>``, so checkpoints are interchangeable).
+
+    Output size per spatial axis: ``floor((in + 2 * padding - kernel) / stride) + 1``.
+
+    Attributes:
+      features: output channels ``C_out`` (> 0).
+      kernel_size: int or ``(kh, kw)``.
+      strides: int or ``(sh, sw)``.
+      padding: int or ``(ph, pw)``, >= 0 zeros added on each border.
+      use_bias: add a learned bias ``[C_out]``.
+      dtype: computation dtype (``None``: promote input and params).
+      param_dtype: parameter dtype.
+      kernel_init: initializer for ``'kernel'`` (PyTorch's weight ``[Cout, Cin, kh, kw]`` transposed by
+        ``(2, 3, 1, 0)``).
+      bias_init: initializer for ``'bias'``.
+    """
+
+    features: int
+    kernel_size: int | tuple[int, int] = (3, 3)
+    strides: int | tuple[int, int] = (1, 1)
+    padding: int | tuple[int, int] = 0
+    use_bias: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x):
+        """Apply the layer: ``x [N, H, W, C_in]`` -> ``[N, Hout, Wout, features]``."""
+        check_rank("x", x, 4, "[N, H, W, C]")
+        kh, kw = pair("kernel_size", self.kernel_size)
+        if self.features <= 0:
+            raise ValueError(f"features: expected > 0, got {self.features}")
+        kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        y = conv2d(x, kernel, self.strides, self.padding)
+        return y if bias is None else y + bias
