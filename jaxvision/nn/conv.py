@@ -13,7 +13,32 @@ from jaxvision.ops.conv import conv2d
 Initializer = Callable[..., Any]
 
 
-class Conv(nn.Module):
+class ConvParams(nn.Module):
+    """Fields and parameters shared by ``Conv`` and ``ConvTranspose``: a ``'kernel'`` ``[kh, kw, C_in, C_out]`` and
+    an optional ``'bias'`` ``[C_out]``."""
+
+    features: int
+    kernel_size: int | tuple[int, int] = (3, 3)
+    strides: int | tuple[int, int] = (1, 1)
+    padding: int | tuple[int, int] = 0
+    use_bias: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
+    def params_for(self, x):
+        """Create (or fetch) the parameters for input ``x [..., C_in]``; returns ``(x, kernel, bias or None)``
+        promoted to the computation dtype. Call from a compact ``__call__``."""
+        kh, kw = pair("kernel_size", self.kernel_size)
+        if self.features <= 0:
+            raise ValueError(f"features: expected > 0, got {self.features}")
+        kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+        return nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+
+
+class Conv(ConvParams):
     """2-D convolution, NHWC, drop-in for ``torch.nn.Conv2d(Cin, features, k, s, p)`` (and, for integer or pair
     padding, for ``flax.linen.Conv``: same ``'kernel'`` ``[kh, kw, C_in, C_out]`` and ``'bias'`` params and the
     same auto-name ``Conv_<i>``, so checkpoints are interchangeable).
@@ -33,25 +58,10 @@ class Conv(nn.Module):
       bias_init: initializer for ``'bias'``.
     """
 
-    features: int
-    kernel_size: int | tuple[int, int] = (3, 3)
-    strides: int | tuple[int, int] = (1, 1)
-    padding: int | tuple[int, int] = 0
-    use_bias: bool = True
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    kernel_init: Initializer = nn.initializers.lecun_normal()
-    bias_init: Initializer = nn.initializers.zeros_init()
-
     @nn.compact
     def __call__(self, x):
         """Apply the layer: ``x [N, H, W, C_in]`` -> ``[N, Hout, Wout, features]``."""
         check_rank("x", x, 4, "[N, H, W, C]")
-        kh, kw = pair("kernel_size", self.kernel_size)
-        if self.features <= 0:
-            raise ValueError(f"features: expected > 0, got {self.features}")
-        kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype)
-        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        x, kernel, bias = self.params_for(x)
         y = conv2d(x, kernel, self.strides, self.padding)
         return y if bias is None else y + bias
