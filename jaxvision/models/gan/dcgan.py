@@ -5,9 +5,10 @@ in [-1, 1] (tanh), with n = log2(S / 4). BatchNorm + ReLU after every layer exce
 Dense layer, which is exactly PyTorch's ConvTranspose2d(nz, ngf*8, 4, 1, 0) applied to a 1x1 input.
 
 Discriminator: image [B, S, S, C] in [-1, 1] -> n strided 4x4 convs (stride 2, padding 1; ``jaxvision.nn.Conv``,
-whose input gradient is the fast sub-pixel transposed convolution) -> 4x4 valid conv -> one logit per image [B]. LeakyReLU 0.2 everywhere, BatchNorm everywhere except after the input layer. No bias in
-any conv (BatchNorm follows; pytorch/examples uses bias=False too). All conv weights ~ N(0, 0.02), BatchNorm
-scales ~ N(1, 0.02), offsets 0. Train both with Adam(2e-4, b1=0.5) (``dcgan_optimizer``).
+whose input gradient is the fast sub-pixel transposed convolution) -> 4x4 valid conv -> one logit per image [B].
+LeakyReLU 0.2 everywhere, BatchNorm everywhere except after the input layer. No bias in any conv (BatchNorm
+follows; pytorch/examples uses bias=False too). All conv weights ~ N(0, 0.02), BatchNorm scales ~ N(1, 0.02),
+offsets 0. Train both with Adam(2e-4, b1=0.5) (``dcgan_optimizer``).
 
 The generator's upsampling is selectable (the lecture's options):
   'transposed'    jaxvision.nn.ConvTranspose(k=4, s=2, p=1): PyTorch ConvTranspose2d(4, 2, 1).
