@@ -13,32 +13,20 @@ from jaxvision.ops.conv import conv2d
 Initializer = Callable[..., Any]
 
 
-class ConvParams(nn.Module):
-    """Fields and parameters shared by ``Conv`` and ``ConvTranspose``: a ``'kernel'`` ``[kh, kw, C_in, C_out]`` and
-    an optional ``'bias'`` ``[C_out]``."""
-
-    features: int
-    kernel_size: int | tuple[int, int] = (3, 3)
-    strides: int | tuple[int, int] = (1, 1)
-    padding: int | tuple[int, int] = 0
-    use_bias: bool = True
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    kernel_init: Initializer = nn.initializers.lecun_normal()
-    bias_init: Initializer = nn.initializers.zeros_init()
-
-    def params_for(self, x):
-        """Create (or fetch) the parameters for input ``x [..., C_in]``; returns ``(x, kernel, bias or None)``
-        promoted to the computation dtype. Call from a compact ``__call__``."""
-        kh, kw = pair("kernel_size", self.kernel_size)
-        if self.features <= 0:
-            raise ValueError(f"features: expected > 0, got {self.features}")
-        kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype)
-        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-        return nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+def conv_params(module: nn.Module, x):
+    """Create (or fetch) a conv layer's ``'kernel'`` ``[kh, kw, C_in, C_out]`` and optional ``'bias'`` ``[C_out]``
+    for input ``x [..., C_in]`` from ``module``'s fields (``features, kernel_size, use_bias, dtype, param_dtype,
+    kernel_init, bias_init``); returns ``(x, kernel, bias or None)`` promoted to the computation dtype. Call from
+    the module's compact ``__call__``."""
+    kh, kw = pair("kernel_size", module.kernel_size)
+    if module.features <= 0:
+        raise ValueError(f"features: expected > 0, got {module.features}")
+    kernel = module.param("kernel", module.kernel_init, (kh, kw, x.shape[-1], module.features), module.param_dtype)
+    bias = module.param("bias", module.bias_init, (module.features,), module.param_dtype) if module.use_bias else None
+    return nn.dtypes.promote_dtype(x, kernel, bias, dtype=module.dtype)
 
 
-class Conv(ConvParams):
+class Conv(nn.Module):
     """2-D convolution, NHWC, drop-in for ``torch.nn.Conv2d(Cin, features, k, s, p)`` (and, for integer or pair
     padding, for ``flax.linen.Conv``: same ``'kernel'`` ``[kh, kw, C_in, C_out]`` and ``'bias'`` params and the
     same auto-name ``Conv_<i>``, so checkpoints are interchangeable).
@@ -58,10 +46,20 @@ class Conv(ConvParams):
       bias_init: initializer for ``'bias'``.
     """
 
+    features: int
+    kernel_size: int | tuple[int, int] = (3, 3)
+    strides: int | tuple[int, int] = (1, 1)
+    padding: int | tuple[int, int] = 0
+    use_bias: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
     @nn.compact
     def __call__(self, x):
         """Apply the layer: ``x [N, H, W, C_in]`` -> ``[N, Hout, Wout, features]``."""
         check_rank("x", x, 4, "[N, H, W, C]")
-        x, kernel, bias = self.params_for(x)
+        x, kernel, bias = conv_params(self, x)
         y = conv2d(x, kernel, self.strides, self.padding)
         return y if bias is None else y + bias

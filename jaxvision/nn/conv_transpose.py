@@ -2,14 +2,19 @@
 sub-pixel :func:`jaxvision.ops.conv_transpose` (its gradients run on XLA:CPU's fast stride-1 conv path)."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
-from jaxvision.nn.conv import ConvParams
+from jaxvision.nn.conv import conv_params
 from jaxvision.ops.conv_transpose import conv_transpose
 
+Initializer = Callable[..., Any]
 
-class ConvTranspose(ConvParams):
+
+class ConvTranspose(nn.Module):
     """Transposed convolution, NHWC, drop-in for ``torch.nn.ConvTranspose2d(Cin, features, k, s, p)``.
 
     Output size per spatial axis: ``(in - 1) * stride - 2 * padding + kernel + output_padding``; the default
@@ -29,10 +34,16 @@ class ConvTranspose(ConvParams):
       bias_init: initializer for param ``'bias'`` ``[C_out]``.
     """
 
+    features: int
     kernel_size: int | tuple[int, int] = (4, 4)
     strides: int | tuple[int, int] = (2, 2)
     padding: int | tuple[int, int] = 1
     output_padding: int | tuple[int, int] = 0
+    use_bias: bool = True
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
 
     @nn.compact
     def __call__(self, x):
@@ -48,7 +59,7 @@ class ConvTranspose(ConvParams):
         unbatched = x.ndim == 3
         if unbatched:
             x = x[None]
-        x, kernel, bias = self.params_for(x)
+        x, kernel, bias = conv_params(self, x)
         y = conv_transpose(x, kernel, self.strides, self.padding, self.output_padding)
         if bias is not None:
             y = y + bias
