@@ -95,3 +95,20 @@ def test_tensorboard_is_optional(tmp_path):
     else:
         with pytest.raises(ImportError, match="tensorboardX"):
             MetricsWriter(str(tmp_path), tensorboard=True)
+
+
+def test_metrics_writer_only_process_0_writes(tmp_path):
+    """A non-primary process (enabled=False) neither creates, rewrites nor appends to metrics.jsonl."""
+    from jaxvision.train import MetricsWriter
+
+    primary = MetricsWriter(str(tmp_path))  # this single process is process 0
+    assert primary.enabled
+    for s in (1, 2, 3):
+        primary.write(s, "train", {"loss": float(s)})
+    other = MetricsWriter(str(tmp_path), resume_step=1, enabled=False)
+    assert other.write(4, "train", {"loss": 4.0})["step"] == 4
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]
+    MetricsWriter(str(tmp_path), resume_step=2)  # the primary's resume rewrite drops step 3
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+    MetricsWriter(str(tmp_path / "fresh"), enabled=False)
+    assert not (tmp_path / "fresh").exists()

@@ -3,13 +3,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
 import pytest
 
 from jaxvision.data import load
-from jaxvision.train import fit
+from jaxvision.train import fit, read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -48,26 +49,36 @@ def test_two_processes_train_together(tmp_path):
     np.testing.assert_allclose(got["w"], ref.params["w"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["b"], ref.params["b"], rtol=1e-5, atol=1e-6)
     assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["3", "5"]
+    # only process 0 logs: each (step, split) once, steps 3 (first launch) and 5 (resumed launch)
+    records = [(r["step"], r["split"]) for r in read_metrics(str(tmp_path / "run"))]
+    assert records == [(3, "train"), (5, "train")], records
 
 
-def _launch(tmp_path, num_steps):
+def _launch(tmp_path, num_steps, timeout_s=540):
+    """Run the 2 worker processes; if one fails, stop the other at once (it would wait for it in a barrier)."""
     port = _free_port()
-    procs = []
+    procs, logs = [], []
     for pid in range(2):
         env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "",
                "JAXVISION_COORDINATOR": f"localhost:{port}", "JAXVISION_NUM_PROCESSES": "2",
                "JAXVISION_PROCESS_ID": str(pid)}
-        procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "multihost_worker.py"),
-                                       str(tmp_path / "run"), str(num_steps), str(tmp_path / "out.npz")], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=540)[0])  # generous: CI machines may be loaded
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            pytest.fail("multi-process training timed out")
+        logs.append(tmp_path / f"worker{pid}_{num_steps}.log")
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "multihost_worker.py"),
+                                           str(tmp_path / "run"), str(num_steps), str(tmp_path / "out.npz")],
+                                          env=env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + timeout_s  # generous: CI machines may be loaded
+    while any(p.poll() is None for p in procs):
+        failed = any(p.returncode not in (None, 0) for p in procs)
+        if failed or time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+                p.wait()
+            if not failed:
+                pytest.fail("multi-process training timed out")
+            break
+        time.sleep(0.2)
+    outs = [log.read_text() for log in logs]
     if any("collectives" in o.lower() and "not" in o.lower() and p.returncode for o, p in zip(outs, procs)):
         pytest.skip("CPU collectives unavailable in this jax build: " + outs[0][-300:])
     assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outs)
