@@ -52,5 +52,7 @@ def save_image_grid(path: str, images: np.ndarray, captions: Sequence[str] | Non
             color = tuple(colors[k]) if colors is not None else (255, 255, 0)
             draw.text(xy, str(text), fill=color)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
+    tmp = f"{path}.{os.getpid()}.tmp"  # atomic: a reader (or another process writing the same grid) never sees half
+    img.save(tmp, format="PNG")
+    os.replace(tmp, path)
     return path
