@@ -31,7 +31,8 @@ class Conv(nn.Module):
     padding, for ``flax.linen.Conv``: same ``'kernel'`` ``[kh, kw, C_in, C_out]`` and ``'bias'`` params and the
     same auto-name ``Conv_<i>``, so checkpoints are interchangeable).
 
-    Output size per spatial axis: ``floor((in + 2 * padding - kernel) / stride) + 1``.
+    Output size per spatial axis: ``floor((in + 2 * padding - kernel) / stride) + 1``. Reverse-mode only (no
+    ``jax.jvp``; see :func:`jaxvision.ops.conv2d`).
 
     Attributes:
       features: output channels ``C_out`` (> 0).

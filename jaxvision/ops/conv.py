@@ -56,8 +56,9 @@ def conv2d(x, kernel, strides=(1, 1), padding=0):
 
     ``y[n, i, j, o] = sum_{a, b, c} x_pad[n, s_h * i + a, s_w * j + b, c] * kernel[a, b, c, o]`` where ``x_pad`` is
     ``x`` zero-padded by ``padding`` on each border; output size ``floor((H + 2 p - k) / s) + 1``. A PyTorch weight
-    ``[Cout, Cin, kh, kw]`` is ``weight.transpose(2, 3, 1, 0)``. Differentiable in ``x`` and ``kernel``; see the module
-    docstring for the gradient. No bias, dilation or groups.
+    ``[Cout, Cin, kh, kw]`` is ``weight.transpose(2, 3, 1, 0)``. Reverse-mode differentiable in ``x`` and ``kernel``
+    to any order (see the module docstring); being a ``custom_vjp``, it has no forward mode (``jax.jvp``,
+    ``jax.jacfwd``): use ``lax.conv_general_dilated`` there. No bias, dilation or groups.
 
     Args:
       x: ``[N, H, W, Cin]`` float array.
