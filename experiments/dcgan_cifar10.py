@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.dcgan_digits import TFDSConfig, evaluate_tfds, train_tfds
+from experiments.dcgan_digits import TFDS_TINY, TFDSConfig, evaluate_tfds, train_tfds
 
 NAME = "dcgan_cifar10"
 
@@ -22,20 +22,10 @@ class Config(TFDSConfig):
     dataset: str = "cifar10"
     size: int = 32
     channels: int = 3
-    nz: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    batch_size: int = 128
     num_steps: int = 30_000
-    ema_decay: float | None = 0.999
-    data_parallel: bool = True
-    sample_every: int = 1000
-    checkpoint_every: int = 2000
-    num_eval_samples: int = 10000
 
 
-TINY = dict(size=16, channels=3, nz=8, ngf=4, ndf=4, batch_size=8, num_steps=2, sample_every=1, log_every=1,
-            checkpoint_every=1, num_eval_samples=16, fid_real_samples=16, data_parallel=False, progress=False)
+TINY = {**TFDS_TINY, "channels": 3}
 
 
 def train(cfg: Config, workdir: str) -> dict:

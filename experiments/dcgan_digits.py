@@ -277,10 +277,25 @@ def evaluate(cfg: Config, workdir: str) -> dict:
 
 @dataclasses.dataclass
 class TFDSConfig(DCGANConfig):
+    """The paper's accelerator setting shared by dcgan_mnist / dcgan_cifar10 / dcgan_celeba (each sets dataset,
+    size, channels and num_steps)."""
     dataset: str = "mnist"            # a TFDS name known to jaxvision.data ('mnist', 'cifar10', 'celeb_a')
     eval_split: str = "test"
     fid_real_samples: int = 10000     # real images of eval_split for the FID reference
     inception_weights: str = ""       # pytorch-fid Inception weights file ('' -> jaxvision's default lookup)
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    batch_size: int = 128
+    ema_decay: float | None = 0.999
+    data_parallel: bool = True
+    sample_every: int = 1000
+    checkpoint_every: int = 2000
+    num_eval_samples: int = 10000
+
+
+TFDS_TINY = dict(size=16, nz=8, ngf=4, ndf=4, batch_size=8, num_steps=2, sample_every=1, log_every=1,
+                 checkpoint_every=1, num_eval_samples=16, fid_real_samples=16, data_parallel=False, progress=False)
 
 
 def train_tfds(cfg: TFDSConfig, workdir: str, name: str) -> dict:
