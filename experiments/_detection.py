@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 import jax
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxvision import data
 from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
@@ -85,15 +87,6 @@ def with_augmentation(loss_fn: Callable, augment: Callable | None) -> Callable:
     return loss
 
 
-def train_loop(name: str, cfg, workdir: str, state: TrainState, loss_fn: Callable, train_data,
-               eval_fn: Callable) -> tuple[TrainState, dict]:
-    """``jaxvision.train.fit`` with the experiment's cadence settings."""
-    step = make_train_step(loss_fn)
-    return fit(state, step, train_data, num_steps=cfg.num_steps, workdir=workdir, experiment=name, config=cfg,
-               eval_fn=eval_fn, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, keep=cfg.keep,
-               log_every=cfg.log_every, progress=cfg.progress)
-
-
 def restore(name: str, cfg, workdir: str, state: TrainState) -> TrainState:
     """The latest checkpoint of ``workdir`` into ``state``'s structure."""
     if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
@@ -150,16 +143,72 @@ def fps(predict: Callable, variables, images: np.ndarray) -> float:
     return float(measure_fps(lambda b: predict(b[1], b[0]), batch, repeats=10).images_per_s)
 
 
+def load_split(spec: tuple, split: str, cfg, batch_size: int, **kwargs):
+    """``data.load`` of a detector's data set ``spec = (name, options, num_classes)``; on ``shapes`` the split
+    size is ``cfg.num_train`` / ``cfg.num_test``."""
+    name, options, _ = spec
+    if name == "shapes":
+        options = {**options, "num_examples": cfg.num_train if split == "train" else cfg.num_test}
+    return data.load(name, split, batch_size, **options, **kwargs)
+
+
+def evaluate_detector(cfg, predict: Callable, spec: tuple, state: TrainState, workdir: str | None = None) -> dict:
+    """Test-split VOC mAP@0.5 and COCO AP of ``predict``; with ``workdir``, also predictions.png and (if
+    ``cfg.measure_fps``) ``fps_cpu`` of the jitted predict on 32 test images."""
+    ds = load_split(spec, "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
+    variables = variables_of(state)
+    res = run_predict(predict, variables, ds)
+    metrics = detection_metrics(res, spec[2])
+    if workdir is not None:
+        k = min(32, len(res["image"]))
+        save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
+                            res["classes"][:k], res["num_valid"][:k], ds.info["class_names"], res["scores"][:k])
+        if cfg.measure_fps:
+            metrics["fps_cpu"] = fps(predict, variables, res["image"][:k])
+    return metrics
+
+
+def train_and_evaluate(name: str, cfg, workdir: str, state: TrainState, loss_fn: Callable, train_data,
+                       evaluate: Callable) -> dict:
+    """``jaxvision.train.fit`` with the experiment's cadence settings, then ``evaluate(state, workdir)`` on the test
+    split, then ``report``.
+
+    ``evaluate(state, workdir=None) -> dict`` also serves the loop's periodic evals (without files). Returns the
+    last train metrics, the test metrics and ``train_seconds`` (the loop only, without the final eval).
+    """
+    t0 = time.perf_counter()
+    state, summary = fit(state, make_train_step(loss_fn), train_data, num_steps=cfg.num_steps, workdir=workdir,
+                         experiment=name, config=cfg, eval_fn=evaluate, eval_every=cfg.eval_every,
+                         checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, log_every=cfg.log_every,
+                         progress=cfg.progress)
+    train_s = time.perf_counter() - t0
+    result = {**summary, **evaluate(state, workdir), "train_seconds": train_s}
+    report(name, result, workdir)
+    return result
+
+
+def evaluate_checkpoint(name: str, cfg, workdir: str, state: TrainState, evaluate: Callable) -> dict:
+    """``evaluate(state, workdir)`` of the latest checkpoint in ``workdir`` (rewrites predictions.png), ``report``."""
+    result = evaluate(restore(name, cfg, workdir, state), workdir)
+    report(name, result, workdir)
+    return result
+
+
+_REPORTED = (("map50_voc", "mAP@0.5 {:.3f} (VOC all-point)"), ("coco_ap", "COCO AP {:.3f}"),
+             ("accuracy", "class accuracy {:.3f}"), ("mean_iou", "mean IoU {:.3f}"), ("pck@0.1", "PCK@0.1 {:.3f}"),
+             ("nme", "NME {:.4f}"))
+
+
 def report(name: str, metrics: dict, workdir: str | None) -> None:
-    """One human-readable line on stderr: test mAP@0.5, COCO AP, predict FPS and where the PNG is."""
-    parts = [f"test mAP@0.5 {metrics['map50_voc']:.3f} (VOC all-point)", f"COCO AP {metrics['coco_ap']:.3f}"]
+    """One human-readable line on stderr: the test metrics present, predict FPS, training time, the PNG path."""
+    parts = [fmt.format(metrics[key]) for key, fmt in _REPORTED if key in metrics]
     if "fps_cpu" in metrics:
-        parts.append(f"{metrics['fps_cpu']:.0f} images/s (jitted predict incl. NMS, {jax.default_backend()})")
+        parts.append(f"{metrics['fps_cpu']:.0f} images/s (jitted predict, {jax.default_backend()})")
     if "train_seconds" in metrics:
         parts.append(f"trained in {metrics['train_seconds']:.0f} s")
     if workdir is not None:
         parts.append(f"predictions: {os.path.join(workdir, 'predictions.png')}")
-    print(f"[{name}] " + ", ".join(parts), file=sys.stderr, flush=True)
+    print(f"[{name}] test " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
 def save_detections_png(path: str, images: np.ndarray, boxes: np.ndarray, classes: np.ndarray, num_valid,

@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments import _detection as D
-from jaxvision import data
 from jaxvision.data.shapes import NUM_LANDMARKS
 from jaxvision.models.backbones.resnet import ResNetSmall
 from jaxvision.models.detection import landmarks
@@ -42,14 +40,18 @@ def make_model(cfg: Config) -> landmarks.LandmarkNet:
     return landmarks.LandmarkNet(num_landmarks=NUM_LANDMARKS, backbone=backbone, width=cfg.head_width)
 
 
+def _dataset(cfg: Config):
+    return "shapes", dict(image_size=cfg.image_size, single_object=True), 6
+
+
 def _parts(cfg: Config):
     model = make_model(cfg)
-    return model, D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3)), landmarks.predict_fn(model)
+    state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
+    return model, state, functools.partial(_evaluate, cfg, landmarks.predict_fn(model))
 
 
 def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = data.load("shapes", "test", min(cfg.batch_size, 64), image_size=cfg.image_size, single_object=True,
-                   num_examples=cfg.num_test, drop_remainder=False)
+    ds = D.load_split(_dataset(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = D.variables_of(state)
     err, correct, correct05, valid, images, preds = [], [], [], [], [], []
     for batch in ds:
@@ -79,17 +81,13 @@ def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
 
 def train(cfg: Config, workdir: str) -> dict:
     """Train, then evaluate on the test split (NME, PCK@0.1, FPS) and write predictions.png."""
-    model, state, predict = _parts(cfg)
-    ds = data.load("shapes", "train", cfg.batch_size, seed=cfg.seed, image_size=cfg.image_size, single_object=True,
-                   num_examples=cfg.num_train)
-    loss = D.make_loss_fn(model, landmarks.loss_fn)
-    t0 = time.perf_counter()
-    state, summary = D.train_loop(NAME, cfg, workdir, state, loss, ds, lambda s: _evaluate(cfg, predict, s))
-    train_s = time.perf_counter() - t0
-    return {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+    model, state, evaluate_fn = _parts(cfg)
+    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    return D.train_and_evaluate(NAME, cfg, workdir, state, D.make_loss_fn(model, landmarks.loss_fn), train_data,
+                                evaluate_fn)
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
     """Metrics of the latest checkpoint in ``workdir``; rewrites predictions.png."""
-    _, state, predict = _parts(cfg)
-    return _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
+    _, state, evaluate_fn = _parts(cfg)
+    return D.evaluate_checkpoint(NAME, cfg, workdir, state, evaluate_fn)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments import _detection as D
-from jaxvision import data
 from jaxvision.models.backbones.resnet import ResNetSmall
 from jaxvision.models.detection import localization
 
@@ -45,14 +43,18 @@ def make_model(cfg: Config) -> localization.Localizer:
                                   hidden=cfg.hidden)
 
 
+def _dataset(cfg: Config):
+    return "shapes", dict(image_size=cfg.image_size, single_object=True), 6
+
+
 def _parts(cfg: Config):
     model = make_model(cfg)
-    return model, D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3)), localization.predict_fn(model)
+    state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
+    return model, state, functools.partial(_evaluate, cfg, localization.predict_fn(model))
 
 
 def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = data.load("shapes", "test", min(cfg.batch_size, 64), image_size=cfg.image_size, single_object=True,
-                   num_examples=cfg.num_test, drop_remainder=False)
+    ds = D.load_split(_dataset(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = D.variables_of(state)
     res = D.run_predict(predict, variables, ds)
     batch = {"boxes": jnp.asarray(res["gt_boxes"]), "labels": jnp.asarray(res["gt_labels"]),
@@ -73,18 +75,14 @@ def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
 
 def train(cfg: Config, workdir: str) -> dict:
     """Train, then evaluate on the test split (accuracy, mean IoU, mAP@0.5, FPS) and write predictions.png."""
-    model, state, predict = _parts(cfg)
-    ds = data.load("shapes", "train", cfg.batch_size, seed=cfg.seed, image_size=cfg.image_size, single_object=True,
-                   num_examples=cfg.num_train)
+    model, state, evaluate_fn = _parts(cfg)
     head = functools.partial(localization.loss_fn, box_loss=cfg.box_loss, box_weight=cfg.box_weight)
     loss = D.with_augmentation(D.make_loss_fn(model, head), D.hflip if cfg.flip else None)
-    t0 = time.perf_counter()
-    state, summary = D.train_loop(NAME, cfg, workdir, state, loss, ds, lambda s: _evaluate(cfg, predict, s))
-    train_s = time.perf_counter() - t0
-    return {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
+    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
     """Metrics of the latest checkpoint in ``workdir``; rewrites predictions.png."""
-    _, state, predict = _parts(cfg)
-    return _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
+    _, state, evaluate_fn = _parts(cfg)
+    return D.evaluate_checkpoint(NAME, cfg, workdir, state, evaluate_fn)

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import time
 
 from experiments import _detection as D
-from jaxvision import data
-from jaxvision.models.backbones.resnet import ResNet50, ResNetSmall
+from jaxvision.models.backbones.resnet import ResNetSmall
 from jaxvision.models.detection import yolo
 
 NAME = "yolo_shapes"
@@ -45,7 +42,7 @@ TINY = dict(image_size=32, grid_size=4, width=8, head_width=16, batch_size=8, nu
             measure_fps=False)
 
 
-def _dataset_kwargs(cfg: Config):
+def _dataset(cfg: Config):
     if cfg.preset == "voc448":
         return "voc/2007", dict(image_size=448, max_boxes=42), 20
     return "shapes", dict(image_size=cfg.image_size, max_boxes=8), 6
@@ -64,50 +61,20 @@ def _parts(cfg: Config):
     size = 448 if cfg.preset == "voc448" else cfg.image_size
     state = D.make_state(model, cfg, (size, size, 3))
     predict = yolo.predict_fn(model, cfg.score_threshold, cfg.iou_threshold, cfg.max_detections)
-    return model, state, predict
-
-
-def _test_data(cfg: Config):
-    name, kw, _ = _dataset_kwargs(cfg)
-    opts = dict(num_examples=cfg.num_test) if name == "shapes" else {}
-    return data.load(name, "test", min(cfg.batch_size, 64), drop_remainder=False, **kw, **opts)
-
-
-def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = _test_data(cfg)
-    variables = D.variables_of(state)
-    res = D.run_predict(predict, variables, ds)
-    n = len(ds.info.get("class_names", ())) or _dataset_kwargs(cfg)[2]
-    metrics = D.detection_metrics(res, n)
-    if workdir is not None:
-        k = min(32, len(res["image"]))
-        D.save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
-                              res["classes"][:k], res["num_valid"][:k], ds.info["class_names"], res["scores"][:k])
-        if cfg.measure_fps:
-            metrics["fps_cpu"] = D.fps(predict, variables, res["image"][:k])
-    return metrics
+    return model, state, functools.partial(D.evaluate_detector, cfg, predict, _dataset(cfg))
 
 
 def train(cfg: Config, workdir: str) -> dict:
     """Train, then evaluate on the test split (mAP@0.5, COCO AP, FPS) and write predictions.png."""
-    model, state, predict = _parts(cfg)
-    name, kw, _ = _dataset_kwargs(cfg)
-    opts = dict(num_examples=cfg.num_train) if name == "shapes" else {}
-    ds = data.load(name, "train", cfg.batch_size, seed=cfg.seed, **kw, **opts)
+    model, state, evaluate_fn = _parts(cfg)
     loss = D.make_loss_fn(model, functools.partial(yolo.loss_fn, boxes_per_cell=cfg.boxes_per_cell,
                                                    lambda_coord=cfg.lambda_coord, lambda_noobj=cfg.lambda_noobj))
     loss = D.with_augmentation(loss, D.hflip if cfg.flip else None)
-    t0 = time.perf_counter()
-    state, summary = D.train_loop(NAME, cfg, workdir, state, loss, ds, lambda s: _evaluate(cfg, predict, s))
-    train_s = time.perf_counter() - t0
-    result = {**summary, **_evaluate(cfg, predict, state, workdir), "train_seconds": train_s}
-    D.report(NAME, result, workdir)
-    return result
+    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
     """Metrics of the latest checkpoint in ``workdir``; rewrites predictions.png."""
-    _, state, predict = _parts(cfg)
-    result = _evaluate(cfg, predict, D.restore(NAME, cfg, workdir, state), workdir)
-    D.report(NAME, result, workdir)
-    return result
+    _, state, evaluate_fn = _parts(cfg)
+    return D.evaluate_checkpoint(NAME, cfg, workdir, state, evaluate_fn)
