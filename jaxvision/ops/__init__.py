@@ -9,7 +9,7 @@ from jaxvision.ops.iou import (
     generalized_box_iou,
     generalized_box_iou_loss,
 )
-from jaxvision.ops.nms import batched_nms, nms, soft_nms
+from jaxvision.ops.suppression import batched_nms, nms, soft_nms
 from jaxvision.ops.conv_transpose import conv_transpose
 from jaxvision.ops.conv import conv2d
 from jaxvision.ops.roi import roi_align, roi_pool
