@@ -4,8 +4,10 @@ Both ops follow one plan. Every output bin reads a static number of feature rows
 with a weight (roi_align: bilinear weights of its sampling points; roi_pool: a 0/1 window mask). Row and column
 lists are built per RoI and bin with separable, cheap ``[K, P, S]`` arithmetic; then a gather from the
 features reshaped ``[N * H * W, C]`` (contiguous channel rows, so every gathered element is a C-vector read)
-feeds a weighted sum (align) or a masked max (pool). The gather runs over blocks of a few RoIs (``lax.map``),
-so the gathered ``[k, oh, A, ow, B, C]`` block stays in cache instead of a K-sized tensor going through memory.
+feeds a weighted sum (align) or a masked max (pool). On the CPU the gather runs over blocks of a few RoIs
+(``lax.map``), so the gathered ``[k, oh, A, ow, B, C]`` block stays in cache instead of a K-sized tensor going
+through memory; on accelerators (``lax.platform_dependent``) all RoIs go at once, since there every loop trip
+costs kernel launches and the compiler fuses the gather into the reduction.
 Gradients w.r.t. the features are the scatter-add of the same weights, i.e. torchvision's backward.
 
 Arithmetic follows torchvision's float32 C++ step by step (same evaluation order, std::round, true IEEE
@@ -35,7 +37,8 @@ from jax import lax
 
 from jaxvision._checks import check_last_dim, check_rank, pair
 
-_CHUNK = 4  # RoIs per sequential block (see _chunked); 2-4 measured best on a 2-core CPU
+_CHUNK = 4  # RoIs per sequential block on CPU (see _chunked); 2-4 measured best on a 2-core CPU
+ACCEL_CHUNK = None  # RoIs per block on GPU/TPU; None: all at once (a loop trip costs kernel launches there)
 _GRID_LEVELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # static sample grids tried by adaptive roi_align
 
 
@@ -78,6 +81,18 @@ def _bin_indices(features, box_indices, rows, cols):
     _, h, w, _ = features.shape
     base = box_indices.astype(jnp.int32)[:, None, None, None, None] * (h * w)  # [K, 1, 1, 1, 1]
     return base + rows[:, :, :, None, None] * w + cols[:, None, None, :, :]  # [K, P, A, Q, B]
+
+
+def _blocks(fn, *xs):
+    """``fn(*xs)`` over blocks of RoIs sized for the platform the call is compiled for: ``_CHUNK`` RoIs per
+    sequential block on the CPU (cache-sized gathers), ``ACCEL_CHUNK`` (default all) on accelerators, where
+    each trip of the block loop costs kernel launches and the fused gather-reduce needs no blocking."""
+    k = xs[0].shape[0]
+    return lax.platform_dependent(
+        *xs,
+        cpu=lambda *a: _chunked(fn, _CHUNK, *a),
+        default=lambda *a: _chunked(fn, ACCEL_CHUNK or max(k, 1), *a),
+    )
 
 
 def _chunked(fn, chunk: int, *xs):
@@ -229,11 +244,11 @@ def roi_align(
 
     per_roi = (box_indices.astype(jnp.int32), y1, x1, bin_h, bin_w, grid_h, grid_w)
     if sampling_ratio > 0 or k <= _CHUNK:
-        out = _chunked(body, _CHUNK, *per_roi)
+        out = _blocks(body, *per_roi)
     else:
         # Blocks of similar sample counts: sort RoIs by need, run, and put the outputs back in order.
         order = jnp.argsort(jnp.maximum(grid_h, grid_w))  # [K]
-        out = _chunked(body, _CHUNK, *(a[order] for a in per_roi))
+        out = _blocks(body, *(a[order] for a in per_roi))
         out = jnp.zeros_like(out).at[order].set(out, unique_indices=True)
     return out.astype(features.dtype)
 
@@ -322,6 +337,6 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
         vals = jnp.max(vals, axis=4)  # [k, oh, bh, ow, C]: max over the row's column range
         return jnp.max(jnp.where(mrow[:, :, :, None, None], vals, neg), axis=2)  # [k, oh, ow, C]
 
-    out = _chunked(block, _CHUNK, idx, mrow)  # [K, oh, ow, C]
+    out = _blocks(block, idx, mrow)  # [K, oh, ow, C]
     empty = (he <= hs)[:, :, None] | (we <= ws)[:, None, :]  # [K, oh, ow]
     return jnp.where(empty[..., None], jnp.zeros((), features.dtype), out)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision.ops import roi_align, roi_pool
+from jaxvision.ops import roi, roi_align, roi_pool
 
 FIX = pathlib.Path(__file__).parent / "fixtures"
 F32 = np.float32
@@ -132,7 +132,6 @@ ALIGN = np.load(FIX / "roi_align.npz")
 POOL = np.load(FIX / "roi_pool.npz")
 
 
-@jax.jit
 def _align_and_grads(f, b, i, g, scales):
     """torchvision-fixture configurations: every sampling ratio x aligned mode, vmapped over the scales."""
     res = {}
@@ -153,10 +152,23 @@ def _align_and_grads(f, b, i, g, scales):
 SCALES = (1.0, 0.5, 0.25)
 
 
-@pytest.fixture(scope="module")
-def align_results():
+def one_block_as_on_accelerators():
+    """Trace with every RoI in one block, as ``roi`` runs on GPU/TPU (``lax.platform_dependent``), so the CPU
+    suite checks the accelerator blocking too. Restores the CPU block size on exit (a fresh ``jax.jit`` must be
+    traced inside: compiled programs keep the block size they were traced with)."""
+    saved = roi._CHUNK
+    roi._CHUNK = 10**9
+    return saved
+
+
+@pytest.fixture(scope="module", params=["cpu_blocks", "one_block"])
+def align_results(request):
     f, b, i, g = (jnp.asarray(ALIGN[n]) for n in ("features", "boxes", "box_indices", "grad_out"))
-    return jax.device_get(_align_and_grads(f, b, i, g, jnp.asarray(SCALES, jnp.float32)))
+    saved = one_block_as_on_accelerators() if request.param == "one_block" else roi._CHUNK
+    try:
+        return jax.device_get(jax.jit(_align_and_grads)(f, b, i, g, jnp.asarray(SCALES, jnp.float32)))
+    finally:
+        roi._CHUNK = saved
 
 
 @pytest.mark.parametrize("sampling_ratio", [-1, 0, 1, 2, 3])
@@ -169,8 +181,11 @@ def test_roi_align_golden_values_and_grads(align_results, sampling_ratio, aligne
         np.testing.assert_allclose(grads[s], ALIGN[f"grad_{key}"], rtol=1e-5, atol=2e-5, err_msg=key)
 
 
-def test_roi_pool_golden_values_and_grads():
+@pytest.mark.parametrize("blocks", ["cpu_blocks", "one_block"])
+def test_roi_pool_golden_values_and_grads(blocks, monkeypatch):
     f, b, i, g = (jnp.asarray(POOL[n]) for n in ("features", "boxes", "box_indices", "grad_out"))
+    if blocks == "one_block":
+        monkeypatch.setattr(roi, "_CHUNK", 10**9)
 
     @jax.jit
     def out_grad(scale):
@@ -181,6 +196,19 @@ def test_roi_pool_golden_values_and_grads():
         out, grad = out_grad(scale)
         np.testing.assert_array_equal(np.asarray(out), POOL[f"out_s{scale}"])
         np.testing.assert_allclose(np.asarray(grad), POOL[f"grad_s{scale}"], rtol=1e-6, atol=1e-5)
+
+
+def test_accelerator_blocking_is_chosen_by_platform():
+    """On the CPU the compiled program loops over blocks of RoIs; compiled for the same shapes with one block
+    (the accelerator choice) it has no loop."""
+    f, b, i, _ = (jnp.asarray(ALIGN[n]) for n in ("features", "boxes", "box_indices", "grad_out"))
+    cpu = jax.jit(lambda f: roi_align(f, b, i, 2, 0.25, 2)).lower(f).compile().as_text()
+    saved = one_block_as_on_accelerators()
+    try:
+        one = jax.jit(lambda f: roi_align(f, b, i, 2, 0.25, 2)).lower(f).compile().as_text()
+    finally:
+        roi._CHUNK = saved
+    assert " while(" in cpu and " while(" not in one
 
 
 def test_default_bounds_exact_for_boxes_inside_image():
