@@ -41,8 +41,9 @@ def make_state(upsampling, axis=None, seed=0, size=SIZE, ngf=NGF, ndf=NDF):
     )
 
 
-def torch_step_fn(real_np, seed=0):
-    """pytorch/examples/dcgan networks and train step; returns a closure doing one step on ``real_np``."""
+def torch_step_fn(real_np, seed=0, device="cpu"):
+    """pytorch/examples/dcgan networks and train step on ``device`` ('cpu' or 'cuda'); returns a closure doing
+    one step on ``real_np`` and torch's intra-op thread count."""
     import torch
     import torch.nn as tnn
 
@@ -71,18 +72,19 @@ def torch_step_fn(real_np, seed=0):
     )
     G.apply(init)
     D.apply(init)
+    G, D = G.to(device), D.to(device)
     crit = tnn.BCELoss()
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = torch.from_numpy(np.ascontiguousarray(real_np.transpose(0, 3, 1, 2)))
+    real = torch.from_numpy(np.ascontiguousarray(real_np.transpose(0, 3, 1, 2))).to(device)
     b = real.shape[0]
-    ones, zeros = torch.ones(b), torch.zeros(b)
+    ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
 
     def step():
         D.zero_grad()
         err_real = crit(D(real).view(-1), ones)
         err_real.backward()
-        fake = G(torch.randn(b, NZ, 1, 1))
+        fake = G(torch.randn(b, NZ, 1, 1, device=device))
         err_fake = crit(D(fake.detach()).view(-1), zeros)
         err_fake.backward()
         opt_d.step()
@@ -90,7 +92,7 @@ def torch_step_fn(real_np, seed=0):
         err_g = crit(D(fake).view(-1), ones)
         err_g.backward()
         opt_g.step()
-        return err_g.item()
+        return err_g
 
     return step, torch.get_num_threads()
 

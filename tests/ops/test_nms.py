@@ -457,6 +457,7 @@ def test_fixed_point_row_blocks_match_one_block(monkeypatch):
     np.testing.assert_array_equal(unpad(idx, num), np_nms(boxes, scores, 0.4))
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks the CPU's choice")
 def test_auto_algorithm_is_the_tiled_one_on_cpu():
     """'auto' lowers only the CPU path on the CPU (no packed N x N/32 matrix in the program)."""
     n = 20_000

@@ -198,6 +198,7 @@ def test_roi_pool_golden_values_and_grads(blocks, monkeypatch):
         np.testing.assert_allclose(np.asarray(grad), POOL[f"grad_s{scale}"], rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks the CPU's choice")
 def test_accelerator_blocking_is_chosen_by_platform():
     """On the CPU the compiled program loops over blocks of RoIs; compiled for the same shapes with one block
     (the accelerator choice) it has no loop."""
