@@ -155,11 +155,13 @@ def section_nms():
         tb, ts = torch.from_numpy(b).to(dev), torch.from_numpy(s).to(dev)
         c = first_call(lambda: nms(jb, js))
         idx, kept = nms(jb, js)
-        want = torchvision.ops.nms(tb, ts, thr).cpu().numpy()
-        same = bool(int(kept) == len(want) and (np.asarray(idx)[: int(kept)] == want).all())
+        ours_kept = np.asarray(idx)[: int(kept)]
+        same = np.array_equal(ours_kept, torchvision.ops.nms(tb, ts, thr).cpu().numpy())
+        same_cpu = np.array_equal(ours_kept, torchvision.ops.nms(torch.from_numpy(b), torch.from_numpy(s), thr).numpy())
         r = reps(5 if n >= 100000 else 30)
         row("nms", f"nms {n} boxes", jax_time(lambda: nms(jb, js), r), torch_time(lambda: torchvision.ops.nms(tb, ts, thr), r),
-            1.5, c, kept=int(kept), same_as_torchvision=same, fixed_point_trips=int(trips_fn(jb, js)))
+            1.5, c, kept=int(kept), same_as_torchvision=same, same_as_torchvision_cpu=same_cpu,
+            fixed_point_trips=int(trips_fn(jb, js)))
     for imgs, n in (((2, 300),) if ARGS.quick else ((8, 2000), (16, 5000))):
         data = [detection_boxes(n, n // 20, seed=100 + i) for i in range(imgs)]
         jb, js, jc = (jnp.asarray(np.stack(x)) for x in zip(*data))
@@ -168,11 +170,18 @@ def section_nms():
         f = jax.jit(jax.vmap(lambda b, s, c: ops.batched_nms(b, s, c, thr)))
         c = first_call(lambda: f(jb, js, jc))
         idx, kept = f(jb, js, jc)
-        same = all(np.array_equal(np.asarray(idx[i])[: int(kept[i])], torchvision.ops.batched_nms(*td[i], thr).cpu().numpy())
-                   for i in range(imgs))
+        ours_kept = [np.asarray(idx[i])[: int(kept[i])] for i in range(imgs)]
+        same = all(np.array_equal(o, torchvision.ops.batched_nms(*t, thr).cpu().numpy()) for o, t in zip(ours_kept, td))
+        # torchvision's CUDA sort is not stable, so tied scores may come out in another order there; its CPU
+        # kernel sorts stably, as we do
+        same_cpu = all(np.array_equal(o, torchvision.ops.batched_nms(*(torch.from_numpy(x) for x in d[:2]),
+                                                                     torch.from_numpy(d[2]).long(), thr).numpy())
+                       for o, d in zip(ours_kept, data))
+        ties = sum(len(d[1]) - len(np.unique(d[1])) for d in data)
         row("nms", f"batched_nms {imgs} x {n} boxes, 20 classes", jax_time(lambda: f(jb, js, jc), reps(20)),
             torch_time(lambda: [torchvision.ops.batched_nms(*t, thr) for t in td], reps(20)), 1.5, c,
-            same_as_torchvision=bool(same), kept_total=int(np.asarray(kept).sum()))
+            same_as_torchvision=bool(same), same_as_torchvision_cpu=bool(same_cpu), tied_scores=int(ties),
+            kept_total=int(np.asarray(kept).sum()))
 
 
 def section_roi():
@@ -221,6 +230,18 @@ def section_roi():
         err = float(np.abs(np.asarray(bwd(fj, bj, ij, gj)) - t_bwd().permute(0, 2, 3, 1).cpu().numpy()).max())
         row("roi", f"roi_align feature gradient {shape}", jax_time(lambda: bwd(fj, bj, ij, gj), reps(20)),
             torch_time(t_bwd, reps(20)), 1.0, c, max_abs_diff=err)
+        if k <= 1000:  # adaptive sampling (torchvision's default sampling_ratio=-1), no target
+            adaptive = jax.jit(lambda f, b, i: roi_align(f, b, i, (7, 7), 1 / stride, -1, True))
+
+            def t_adaptive():
+                with torch.no_grad():
+                    return torchvision.ops.roi_align(tf, rois, (7, 7), 1 / stride, -1, True)
+
+            c = first_call(lambda: adaptive(fj, bj, ij))
+            err = float(np.abs(np.asarray(adaptive(fj, bj, ij)) - t_adaptive().permute(0, 2, 3, 1).cpu().numpy()).max())
+            row("roi", f"roi_align forward {n}x{h}x{w}x{ch}, {k} RoIs, 7x7, adaptive sampling, aligned",
+                jax_time(lambda: adaptive(fj, bj, ij), reps(20)), torch_time(t_adaptive, reps(20)), None, c,
+                max_abs_diff=err)
 
 
 def section_dcgan():

@@ -38,7 +38,8 @@ from jax import lax
 from jaxvision._checks import check_last_dim, check_rank, pair
 
 _CHUNK = 4  # RoIs per sequential block on CPU (see _chunked); 2-4 measured best on a 2-core CPU
-ACCEL_CHUNK = None  # RoIs per block on GPU/TPU; None: all at once (a loop trip costs kernel launches there)
+ACCEL_CHUNK = None  # RoIs per block on GPU/TPU; None: as many as ACCEL_BLOCK_ELEMENTS allows
+ACCEL_BLOCK_ELEMENTS = 2**30  # gathered values per accelerator block (fusions index with 32-bit integers)
 _GRID_LEVELS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # static sample grids tried by adaptive roi_align
 
 
@@ -83,16 +84,23 @@ def _bin_indices(features, box_indices, rows, cols):
     return base + rows[:, :, :, None, None] * w + cols[:, None, None, :, :]  # [K, P, A, Q, B]
 
 
-def _blocks(fn, *xs):
+def _blocks(fn, per_roi: int, *xs):
     """``fn(*xs)`` over blocks of RoIs sized for the platform the call is compiled for: ``_CHUNK`` RoIs per
-    sequential block on the CPU (cache-sized gathers), ``ACCEL_CHUNK`` (default all) on accelerators, where
-    each trip of the block loop costs kernel launches and the fused gather-reduce needs no blocking."""
-    k = xs[0].shape[0]
+    sequential block on the CPU (cache-sized gathers); on accelerators, where each trip of the block loop
+    costs kernel launches and the compiler fuses the gather into the reduction, as many RoIs as keep a block's
+    gathered values (``per_roi`` per RoI) under ``ACCEL_BLOCK_ELEMENTS`` (usually all of them)."""
+    accel = accel_block_rois(xs[0].shape[0], per_roi)
     return lax.platform_dependent(
         *xs,
         cpu=lambda *a: _chunked(fn, _CHUNK, *a),
-        default=lambda *a: _chunked(fn, ACCEL_CHUNK or max(k, 1), *a),
+        default=lambda *a: _chunked(fn, accel, *a),
     )
+
+
+def accel_block_rois(k: int, per_roi: int) -> int:
+    """RoIs per block on accelerators: ``ACCEL_CHUNK`` if set, else all ``k`` unless their gathered values
+    (``per_roi`` each) exceed ``ACCEL_BLOCK_ELEMENTS``."""
+    return ACCEL_CHUNK or max(1, min(k, ACCEL_BLOCK_ELEMENTS // max(per_roi, 1)))
 
 
 def _chunked(fn, chunk: int, *xs):
@@ -243,12 +251,13 @@ def roi_align(
             return lax.switch(level, branches, *args)
 
     per_roi = (box_indices.astype(jnp.int32), y1, x1, bin_h, bin_w, grid_h, grid_w)
+    per_roi_values = oh * 2 * gmax_h * ow * 2 * gmax_w * features.shape[-1]  # gathered per RoI at the largest grid
     if sampling_ratio > 0 or k <= _CHUNK:
-        out = _blocks(body, *per_roi)
+        out = _blocks(body, per_roi_values, *per_roi)
     else:
         # Blocks of similar sample counts: sort RoIs by need, run, and put the outputs back in order.
         order = jnp.argsort(jnp.maximum(grid_h, grid_w))  # [K]
-        out = _blocks(body, *(a[order] for a in per_roi))
+        out = _blocks(body, per_roi_values, *(a[order] for a in per_roi))
         out = jnp.zeros_like(out).at[order].set(out, unique_indices=True)
     return out.astype(features.dtype)
 
@@ -337,6 +346,6 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale: float = 1
         vals = jnp.max(vals, axis=4)  # [k, oh, bh, ow, C]: max over the row's column range
         return jnp.max(jnp.where(mrow[:, :, :, None, None], vals, neg), axis=2)  # [k, oh, ow, C]
 
-    out = _blocks(block, idx, mrow)  # [K, oh, ow, C]
+    out = _blocks(block, oh * bh * ow * 2 * features.shape[-1], idx, mrow)  # [K, oh, ow, C]
     empty = (he <= hs)[:, :, None] | (we <= ws)[:, None, :]  # [K, oh, ow]
     return jnp.where(empty[..., None], jnp.zeros((), features.dtype), out)

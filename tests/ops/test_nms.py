@@ -440,7 +440,8 @@ def test_fixed_point_trips_follow_the_suppression_chain():
 
 
 def test_fixed_point_row_blocks_match_one_block(monkeypatch):
-    """Large problems build the suppressor matrix in row blocks (bounded temporaries): same bits as one block."""
+    """Large problems build the suppressor matrix in lower-triangular row blocks (bounded temporaries, half the
+    pairs) and read it in row blocks: same bits and same kept boxes as one block."""
     from jaxvision.ops import suppression_fixed_point as fp
 
     boxes, scores, cls = clustered(np.random.default_rng(6), 333, 30)
@@ -453,8 +454,11 @@ def test_fixed_point_row_blocks_match_one_block(monkeypatch):
     assert whole.shape == (1, 352, 11) and blocked.shape == (1, 384, 12) and int(jnp.sum(whole != 0)) > 0
     np.testing.assert_array_equal(blocked[:, :352, :11], whole)
     assert not np.asarray(blocked[:, 352:]).any() and not np.asarray(blocked[:, :, 11:]).any()
-    idx, num = ops.nms(boxes, scores, 0.4, algorithm="fixed_point")  # the whole path with blocks
-    np.testing.assert_array_equal(unpad(idx, num), np_nms(boxes, scores, 0.4))
+    monkeypatch.setattr(fp, "STEP_BLOCK_WORDS", 1)  # and fixed-point steps reading the matrix in row blocks
+    for n in (333, 40):  # 40 boxes: P = 64, so some of the 4 step blocks are empty
+        idx, num = ops.batched_nms(boxes[:n], scores[:n], cls[:n], 0.4, algorithm="fixed_point")
+        want = np_nms(boxes[:n], scores[:n], 0.4, idxs=cls[:n])
+        np.testing.assert_array_equal(unpad(idx, num), want[np.argsort(-scores[want], kind="stable")])
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks the CPU's choice")

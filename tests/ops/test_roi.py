@@ -198,6 +198,16 @@ def test_roi_pool_golden_values_and_grads(blocks, monkeypatch):
         np.testing.assert_allclose(np.asarray(grad), POOL[f"grad_s{scale}"], rtol=1e-6, atol=1e-5)
 
 
+def test_accelerator_block_size_bounds_the_gathered_values():
+    """Accelerators take all RoIs at once unless the block's gathered values would pass 2^30 (fused kernels
+    index with 32-bit integers): 4,096 RoIs at 7x7, 2x2 samples, 256 channels fit; the adaptive bound of a
+    100 px map (16 samples per axis) does not."""
+    per_roi = lambda g: 7 * 2 * g * 7 * 2 * g * 256  # noqa: E731
+    assert roi.accel_block_rois(4096, per_roi(2)) == 4096
+    assert roi.accel_block_rois(4096, per_roi(16)) == 2**30 // per_roi(16) == 83
+    assert roi.accel_block_rois(0, per_roi(2)) == 1 and roi.accel_block_rois(5, 2**31) == 1
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks the CPU's choice")
 def test_accelerator_blocking_is_chosen_by_platform():
     """On the CPU the compiled program loops over blocks of RoIs; compiled for the same shapes with one block
