@@ -33,6 +33,8 @@ WORD = 32  # columns per packed word
 BLOCK_PAIRS = 2**28  # row-block size: rows x padded columns per block stays under this (bounded temporaries)
 STEP_BLOCKS = 4  # row blocks read by one fixed-point step of a large matrix (see fixed_point_keep)
 STEP_BLOCK_WORDS = 2**24  # matrices of at least this many words (64 MB) are read in blocks
+BIT_STEP_MAX_BOXES = 2048  # up to this many (padded) boxes a step reduces the unpacked bits in one fusion
+SORT_COMPACT_MAX_BOXES = 8192  # up to this many boxes the kept indices are compacted by a sort, not a cumsum
 
 
 def default_unroll(n: int) -> int:
@@ -132,6 +134,10 @@ def fixed_point_keep(words, alive, unroll):
     bounds = [-(-p * k // blocks // WORD) * WORD for k in range(blocks + 1)]
 
     def step(keep):
+        if p <= BIT_STEP_MAX_BOXES:  # one fused reduction over the unpacked bits: fewest kernels per step
+            bits = (words[:, :, :, None] >> lax.iota(jnp.uint32, WORD)) & jnp.uint32(1)  # [B, P, W, 32]
+            hit = jnp.any((bits != 0) & keep.reshape(batch, 1, p // WORD, WORD), axis=(2, 3))  # [B, P]
+            return alive & ~hit
         keep_words = _pack(keep.reshape(batch, p // WORD, WORD))  # [B, W]
         hit = [
             jnp.any((words[:, lo:hi, : hi // WORD] & keep_words[:, None, : hi // WORD]) != 0, axis=-1)  # [B, rows]
@@ -182,7 +188,13 @@ def fixed_point_nms(boxes, scores, idxs, valid, thr, n_out, with_class, unroll=N
     alive = lax.iota(jnp.int32, p)[None, :] < n_valid[:, None]  # [B, P]
     keep, trips = fixed_point_keep(words, alive, unroll or default_unroll(n))
     keep = keep[:, :n]
-    pos = jnp.where(keep, jnp.cumsum(keep, axis=1, dtype=jnp.int32) - 1, n_out)  # out of range -> dropped
-    out = jax.vmap(lambda p, o: jnp.full((n_out,), -1, jnp.int32).at[p].set(o, mode="drop"))(pos, order)
     count = jnp.minimum(jnp.sum(keep, axis=1, dtype=jnp.int32), n_out)
+    if n <= SORT_COMPACT_MAX_BOXES:  # kept ranks first (in rank order): one small sort, no scan
+        rank_key = jnp.where(keep, iota, iota + n)
+        kept_order = lax.sort((rank_key, order), dimension=1, num_keys=1)[1]  # [B, N]
+        kept_order = jnp.pad(kept_order, ((0, 0), (0, max(0, n_out - n))))[:, :n_out]
+        out = jnp.where(lax.iota(jnp.int32, n_out)[None] < count[:, None], kept_order, -1)
+    else:
+        pos = jnp.where(keep, jnp.cumsum(keep, axis=1, dtype=jnp.int32) - 1, n_out)  # out of range -> dropped
+        out = jax.vmap(lambda p, o: jnp.full((n_out,), -1, jnp.int32).at[p].set(o, mode="drop"))(pos, order)
     return (out, count, trips) if return_trips else (out, count)
