@@ -33,14 +33,14 @@ WORD = 32  # columns per packed word
 BLOCK_PAIRS = 2**28  # row-block size: rows x padded columns per block stays under this (bounded temporaries)
 STEP_BLOCKS = 4  # row blocks read by one fixed-point step of a large matrix (see fixed_point_keep)
 STEP_BLOCK_WORDS = 2**24  # matrices of at least this many words (64 MB) are read in blocks
-BIT_STEP_MAX_BOXES = 2048  # up to this many (padded) boxes a step reduces the unpacked bits in one fusion
-SORT_COMPACT_MAX_BOXES = 8192  # up to this many boxes the kept indices are compacted by a sort, not a cumsum
+BIT_STEP_MAX_BOXES = 1024  # up to this many (padded) boxes a step reduces the unpacked bits in one fusion
 
 
 def default_unroll(n: int) -> int:
     """Fixed-point steps per loop trip: small problems are launch bound (many cheap steps per trip: one trip
     usually converges), large ones bandwidth bound (a step reads ~N^2 / 16 bytes, so steps past convergence
-    cost real time). Measured on an H200 at 1k-100k clustered boxes (chains of 3-13 steps)."""
+    cost real time). Chosen from H200 measurements at 1k-100k clustered boxes (chains of 3-13 steps;
+    docs/results/h200/)."""
     if n <= 8192:
         return 8
     return 4 if n <= 32768 else 2
@@ -134,7 +134,7 @@ def fixed_point_keep(words, alive, unroll):
     bounds = [-(-p * k // blocks // WORD) * WORD for k in range(blocks + 1)]
 
     def step(keep):
-        if p <= BIT_STEP_MAX_BOXES:  # one fused reduction over the unpacked bits: fewest kernels per step
+        if p <= BIT_STEP_MAX_BOXES:  # one fused reduction over the unpacked bits (saves the packing kernel)
             bits = (words[:, :, :, None] >> lax.iota(jnp.uint32, WORD)) & jnp.uint32(1)  # [B, P, W, 32]
             hit = jnp.any((bits != 0) & keep.reshape(batch, 1, p // WORD, WORD), axis=(2, 3))  # [B, P]
             return alive & ~hit
@@ -189,12 +189,6 @@ def fixed_point_nms(boxes, scores, idxs, valid, thr, n_out, with_class, unroll=N
     keep, trips = fixed_point_keep(words, alive, unroll or default_unroll(n))
     keep = keep[:, :n]
     count = jnp.minimum(jnp.sum(keep, axis=1, dtype=jnp.int32), n_out)
-    if n <= SORT_COMPACT_MAX_BOXES:  # kept ranks first (in rank order): one small sort, no scan
-        rank_key = jnp.where(keep, iota, iota + n)
-        kept_order = lax.sort((rank_key, order), dimension=1, num_keys=1)[1]  # [B, N]
-        kept_order = jnp.pad(kept_order, ((0, 0), (0, max(0, n_out - n))))[:, :n_out]
-        out = jnp.where(lax.iota(jnp.int32, n_out)[None] < count[:, None], kept_order, -1)
-    else:
-        pos = jnp.where(keep, jnp.cumsum(keep, axis=1, dtype=jnp.int32) - 1, n_out)  # out of range -> dropped
-        out = jax.vmap(lambda p, o: jnp.full((n_out,), -1, jnp.int32).at[p].set(o, mode="drop"))(pos, order)
+    pos = jnp.where(keep, jnp.cumsum(keep, axis=1, dtype=jnp.int32) - 1, n_out)  # out of range -> dropped
+    out = jax.vmap(lambda p, o: jnp.full((n_out,), -1, jnp.int32).at[p].set(o, mode="drop"))(pos, order)
     return (out, count, trips) if return_trips else (out, count)

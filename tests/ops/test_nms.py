@@ -470,3 +470,23 @@ def test_auto_algorithm_is_the_tiled_one_on_cpu():
            for a in ("auto", "tiled", "fixed_point")}
     assert mem["auto"].temp_size_in_bytes == mem["tiled"].temp_size_in_bytes
     assert mem["fixed_point"].temp_size_in_bytes > n * n / 8
+
+
+@pytest.mark.parametrize("bit_step_max", [0, 10**6])
+def test_fixed_point_step_forms_agree(bit_step_max, monkeypatch):
+    """Small problems reduce the unpacked bits in one fusion per step, larger ones AND packed words: forcing
+    either form gives the greedy answer (batched, max_output_size shorter and longer than N, NaN scores)."""
+    from jaxvision.ops import suppression_fixed_point as fp
+
+    monkeypatch.setattr(fp, "BIT_STEP_MAX_BOXES", bit_step_max)
+    rng = np.random.default_rng(13)
+    for n in (1, 37, 300):
+        boxes, scores, cls = clustered(rng, n, max(1, n // 10))
+        scores[:2] = np.nan
+        args = (boxes[None], scores[None], cls[None], jnp.ones((1, n), bool), jnp.full((1,), 0.5, jnp.float32))
+        for n_out in (3, n + 5):
+            for with_class in (False, True):
+                idx, num = fp.fixed_point_nms(*args, n_out=n_out, with_class=with_class)
+                want = np_nms(boxes, scores, 0.5, idxs=cls if with_class else None)
+                want = want[np.argsort(-scores[want], kind="stable")][:n_out]
+                np.testing.assert_array_equal(unpad(idx[0], num[0]), want)
