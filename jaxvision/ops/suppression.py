@@ -207,8 +207,10 @@ def soft_nms(boxes, scores, sigma=0.5, iou_threshold=0.3, method="gaussian", sco
       score_threshold: float; boxes whose (decayed) score is below it are discarded.
 
     Returns:
-      ``(updated_scores, order)``: float32 ``[N]`` decayed scores (0 for discarded boxes) and int32 ``[N]``
-      indices of the selected boxes in selection order (non-increasing updated score), padded with -1.
+      ``(indices, num_valid, scores)``, the tuple of :func:`nms` plus scores: int32 ``[N]`` indices of the
+      selected boxes in selection order (non-increasing updated score), padded with -1 (mask with
+      ``arange(N) < num_valid`` before indexing); int32 scalar number of selected boxes; float32 ``[N]``
+      decayed score of every box (0 for discarded boxes), indexed like ``boxes``.
     """
     _check_boxes_scores(boxes, scores)
     check_choice("method", method, ("gaussian", "linear"))
@@ -217,7 +219,7 @@ def soft_nms(boxes, scores, sigma=0.5, iou_threshold=0.3, method="gaussian", sco
         raise ValueError(f"sigma: expected a scalar > 0, got {sigma!r}")
     n = np.shape(scores)[0]
     if n == 0:
-        return jnp.zeros((0,), jnp.float32), jnp.zeros((0,), jnp.int32)
+        return jnp.zeros((0,), jnp.int32), jnp.int32(0), jnp.zeros((0,), jnp.float32)
     b = jnp.asarray(boxes).astype(jnp.float32)
     s = jnp.asarray(scores).astype(jnp.float32)
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -246,5 +248,5 @@ def soft_nms(boxes, scores, sigma=0.5, iou_threshold=0.3, method="gaussian", sco
         return i + 1, jnp.where(dropped, 0, s_new), remaining & ~dropped, order.at[i].set(best.astype(jnp.int32))
 
     init = (jnp.int32(0), s, remaining, jnp.full((n,), -1, jnp.int32))
-    _, s, _, order = lax.while_loop(cond, body, init)
-    return s, order
+    num_valid, s, _, order = lax.while_loop(cond, body, init)
+    return order, num_valid, s

@@ -310,11 +310,11 @@ def test_grad_through_selection_is_defined(algorithm):
 @pytest.mark.parametrize("method", ["gaussian", "linear"])
 def test_soft_nms_matches_reference(method):
     boxes, scores, _ = clustered(np.random.default_rng(12), 60, 6)
-    s, order = jax.jit(ops.soft_nms, static_argnames=("method",))(boxes, scores, 0.5, 0.3, method, 0.05)
+    order, num, s = jax.jit(ops.soft_nms, static_argnames=("method",))(boxes, scores, 0.5, 0.3, method, 0.05)
     want_s, want_order = np_soft_nms(boxes, scores, 0.5, 0.3, method, 0.05)
     n = len(want_order)
-    np.testing.assert_array_equal(np.asarray(order)[:n], want_order)
-    assert (np.asarray(order)[n:] == -1).all()
+    assert num.dtype == jnp.int32 and int(num) == n
+    np.testing.assert_array_equal(unpad(order, num), want_order)
     np.testing.assert_allclose(s, want_s, rtol=1e-5, atol=1e-7)
     kept_scores = np.asarray(s)[want_order]
     assert (np.diff(kept_scores) <= 1e-7).all()  # selection order is non-increasing in updated score
@@ -322,13 +322,13 @@ def test_soft_nms_matches_reference(method):
 
 def test_soft_nms_linear_below_threshold_is_untouched_and_empty_input():
     boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 110, 110]], np.float32)
-    s, order = ops.soft_nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), iou_threshold=0.4, method="linear")
+    order, num, s = ops.soft_nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), iou_threshold=0.4, method="linear")
     np.testing.assert_allclose(s, [0.9, 0.8, 0.7])  # IoU 1/3 <= 0.4: no decay
     np.testing.assert_array_equal(order, [0, 1, 2])
-    s, order = ops.soft_nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), iou_threshold=0.3, method="linear")
+    order, num, s = ops.soft_nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), iou_threshold=0.3, method="linear")
     np.testing.assert_allclose(s, [0.9, 0.8 * (1 - 1 / 3), 0.7], rtol=1e-6)
-    s, order = ops.soft_nms(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
-    assert s.shape == (0,) and order.shape == (0,)
+    order, num, s = ops.soft_nms(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+    assert s.shape == (0,) and order.shape == (0,) and int(num) == 0
 
 
 # -------------------------------------------------------------------------------------- bad inputs
