@@ -121,7 +121,9 @@ def select_device(name: str, parser: argparse.ArgumentParser | None = None, *, r
         backend, jax_name = "none", ""
         found.append(f"JAX could not start a backend ({str(e).splitlines()[0]})")
     if backend not in ("gpu", "cuda", "rocm") and not found:
-        found.append(f"JAX's default backend is {backend!r} ({', '.join(str(d) for d in jax.devices())})")
+        devs = jax.devices()
+        more = f" and {len(devs) - 1} more" if len(devs) > 1 else ""
+        found.append(f"JAX's default backend is {backend!r} (devices: {devs[0]}{more})")
     card = jax_name
     if require_torch:
         try:
