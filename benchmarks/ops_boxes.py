@@ -1,4 +1,4 @@
-"""Box ops against torchvision.ops on CPU: box_iou, nms, batched_nms (ours vmapped over images).
+"""Box ops vs torchvision.ops (CPU, or CUDA with --device gpu): box_iou, nms, batched_nms (ours vmapped).
 
 Run: ``PYTHONPATH=. python benchmarks/ops_boxes.py [--device cpu|gpu] [--repeats 21]`` (needs torch +
 torchvision, the ``bench`` extra). On the GPU torchvision runs on CUDA (synchronised clocks); the kept indices
