@@ -6,7 +6,10 @@ coordinates with 2 decimals). Every evaluator starts from the same JSON-like Pyt
 includes parsing, matching, accumulation and summary. Ours is timed on its first call in the process (that is,
 including XLA compilation) and again warm; the peers are timed once each (they have no warm-up).
 
-Run: ``PYTHONPATH=. python benchmarks/coco_eval.py [--images 5000] [--skip-pycocotools]``
+Run: ``PYTHONPATH=. python benchmarks/coco_eval.py [--device cpu|gpu] [--images 5000] [--skip-pycocotools]``
+
+``--device gpu`` runs ours on JAX's GPU backend; pycocotools and faster-coco-eval only run on the CPU (the row names
+say so). No torch is involved, so the GPU check asks only JAX.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.harness import Row, machine, print_table
+from benchmarks.harness import Row, add_device_argument, machine, print_table, select_device
 
 
 def make_workload(seed=0, num_images=5000, num_cats=80, max_gt=20, max_dets=100):
@@ -87,15 +90,17 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
+    add_device_argument(ap)
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-pycocotools", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    device = select_device(args.device, ap, require_torch=False)
     gt, dets = make_workload(num_images=args.images)
     print(f"workload: {len(gt['images'])} images, {len(gt['categories'])} categories, "
-          f"{len(gt['annotations'])} GT, {len(dets)} detections; {machine()}", flush=True)
+          f"{len(gt['annotations'])} GT, {len(dets)} detections; {machine(device)}", flush=True)
     rss0 = peak_rss_mb()
     import jax  # noqa: F401  (import cost is not part of the evaluation)
 
@@ -117,17 +122,18 @@ def main():
     fce_s, fce_stats, fce_prec = run_pycocotools(copy.deepcopy(gt), copy.deepcopy(dets), "faster_coco_eval")
     print(f"faster-coco-eval: {fce_s:.2f} s; max |stats diff| {np.abs(fce_stats - ours.stats).max():.2e}",
           flush=True)
-    rows.append(Row("vs faster-coco-eval, first call", first, fce_s, first - warm_s, target=1.0))
-    rows.append(Row("vs faster-coco-eval, warm", warm_s, fce_s, first - warm_s, target=1.0))
+    rows.append(Row("vs faster-coco-eval (CPU), first call", first, fce_s, first - warm_s, target=1.0))
+    rows.append(Row("vs faster-coco-eval (CPU), warm", warm_s, fce_s, first - warm_s, target=1.0))
     if not args.skip_pycocotools:
         pc_s, pc_stats, pc_prec = run_pycocotools(copy.deepcopy(gt), copy.deepcopy(dets))
         print(f"pycocotools: {pc_s:.2f} s; max |stats diff| {np.abs(pc_stats - ours.stats).max():.2e}, "
               f"max |precision diff| {np.abs(pc_prec - ours.precision).max():.2e}", flush=True)
-        rows.append(Row("vs pycocotools, first call", first, pc_s, first - warm_s, target=10.0))
-        rows.append(Row("vs pycocotools, warm", warm_s, pc_s, first - warm_s, target=10.0))
+        rows.append(Row("vs pycocotools (CPU), first call", first, pc_s, first - warm_s, target=10.0))
+        rows.append(Row("vs pycocotools (CPU), warm", warm_s, pc_s, first - warm_s, target=10.0))
     print(ours.summary())
-    print_table(f"COCO bbox eval end to end ({len(dets)} dets, {len(gt['annotations'])} GT), peak RSS of the "
-                f"process after ours: {rss_ours:.0f} MB", rows, "peer")
+    print_table(f"COCO bbox eval end to end, ours on {device.describe()} ({len(dets)} dets, "
+                f"{len(gt['annotations'])} GT), peak RSS of the process after ours: {rss_ours:.0f} MB", rows, "peer",
+                device=device)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@ fake batch, then G through D on that same fake batch. Reported: the median warm 
 torch/ours (> 1: we are faster) and our compile time. Also checks (correctness, not speed) that the pmapped step on
 8 simulated CPU devices equals the 1-device step on the concatenated batch.
 
-    PYTHONPATH=. python benchmarks/dcgan.py [--repeats 5] [--upsampling transposed,nearest,bed_of_nails] [--skip-pmap]
+    PYTHONPATH=. python benchmarks/dcgan.py [--device cpu|gpu] [--repeats 5] [--batch 64]
+        [--upsampling transposed,nearest,bed_of_nails] [--skip-pmap] [--skip-torch]
+
+On the GPU PyTorch runs on CUDA (cudnn.benchmark on, synchronised before every clock read) and ours on JAX's GPU
+backend; the pmap check always runs on the 8 simulated CPU devices.
 
 Only 'transposed' is the same network as PyTorch's; the unpool + conv generators are timed for comparison.
 """
@@ -23,7 +27,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.harness import Row, compile_time, median_time, print_table  # noqa: E402
+from benchmarks.harness import (Row, add_device_argument, compile_time, median_time, print_table,  # noqa: E402
+                                select_device)
 from jaxvision.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_optimizer  # noqa: E402
 from jaxvision.train.gan import GANState, make_gan_step  # noqa: E402
 
@@ -110,18 +115,21 @@ def pmap_check(upsampling, n_dev=8, batch_per_dev=2, steps=2):
             s, m = p(s, real.reshape((len(devs), -1) + real.shape[1:]))
         return jax.tree_util.tree_map(lambda a: np.asarray(a[0], np.float64), (s.g_params, s.d_params, m))
 
-    a, b = run(jax.local_devices()[:1]), run(jax.local_devices()[:n_dev])
+    cpus = jax.devices("cpu")  # the simulated host devices, also when the default backend is a GPU
+    a, b = run(cpus[:1]), run(cpus[:n_dev])
     return max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
+    add_device_argument(ap)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--upsampling", default="transposed", help="comma-separated: transposed,nearest,bed_of_nails")
     ap.add_argument("--skip-pmap", action="store_true")
     ap.add_argument("--skip-torch", action="store_true")
     args = ap.parse_args(argv)
+    device = select_device(args.device, ap)
 
     real = np.random.default_rng(0).uniform(-1, 1, (args.batch, SIZE, SIZE, NC)).astype(np.float32)
     real_j = jnp.asarray(real)
@@ -141,13 +149,14 @@ def main(argv=None):
         del box
     peer_s, threads = float("nan"), 0
     if not args.skip_torch:
-        tstep, threads = torch_step_fn(real)
-        peer_s = median_time(tstep, repeats=args.repeats, warmup=1)
+        tstep, threads = torch_step_fn(real, device=device.torch)
+        peer_s = median_time(tstep, repeats=args.repeats, warmup=1, sync=device.sync)
     rows = [Row(f"DCGAN 64px train step, batch {args.batch}, G upsampling={mode}"
                 + (" (same network as torch)" if mode == "transposed" else ""),
                 ours_s, peer_s, compile_s=comp, target=1.0 if mode == "transposed" else None)
             for mode, (ours_s, comp) in timings.items()]
-    print_table(f"DCGAN train step vs pytorch/examples DCGAN (torch threads: {threads})", rows, peer="torch")
+    print_table(f"DCGAN train step vs pytorch/examples DCGAN on {device.describe()} (torch threads: {threads})", rows,
+                peer="torch", device=device)
     if not args.skip_pmap:
         diff = pmap_check(modes[0])
         print(f"pmapped step, 8 simulated devices vs 1 device on the concatenated batch (16 px, 2 steps): "

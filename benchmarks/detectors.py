@@ -1,4 +1,4 @@
-"""SSD300-VGG16 inference: jaxvision vs torchvision ``ssd300_vgg16`` on this CPU (random weights, same batch).
+"""SSD300-VGG16 inference: jaxvision vs torchvision ``ssd300_vgg16`` on this CPU or GPU (random weights, same batch).
 
 Rows:
   - network forward (VGG16 trunk + extras + heads -> class logits and box deltas for the 8732 default boxes):
@@ -7,7 +7,8 @@ Rows:
     detections): ours ``ssd.predict_fn(model)`` vs torchvision ``model(images)`` in eval mode (its transform's
     300 -> 300 resize and normalization included, as a user would call it).
 
-Run: ``PYTHONPATH=. python benchmarks/detectors.py [--batch 4] [--repeats 5]`` (needs torch + torchvision).
+Run: ``PYTHONPATH=. python benchmarks/detectors.py [--device cpu|gpu] [--batch 4] [--repeats 5]`` (needs torch +
+torchvision). On the GPU torchvision runs on CUDA (cudnn.benchmark on, synchronised before every clock read).
 Images/s = batch / median seconds. Ratio = torchvision time / ours (> 1: we are faster); target >= 1x.
 """
 from __future__ import annotations
@@ -18,16 +19,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import Row, compile_time, median_time, print_table
+from benchmarks.harness import Row, add_device_argument, compile_time, median_time, print_table, select_device
 from jaxvision.models.detection import ssd
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device_argument(parser)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     args = parser.parse_args(argv)
+    device = select_device(args.device, parser)
+    dev, sync = device.torch, device.sync
 
     import torch
     import torchvision
@@ -43,9 +47,9 @@ def main(argv=None):
     predict = ssd.predict_fn(model)
 
     torch.manual_seed(0)
-    tv = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21).eval()
-    xt = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    xt_norm = (xt - torch.tensor([0.48235, 0.45882, 0.40784]).view(1, 3, 1, 1)) * 255.0
+    tv = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21).eval().to(dev)
+    xt = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(dev)
+    xt_norm = (xt - torch.tensor([0.48235, 0.45882, 0.40784], device=dev).view(1, 3, 1, 1)) * 255.0
     xt_list = list(xt)
 
     def tv_forward():
@@ -59,13 +63,13 @@ def main(argv=None):
     rows = []
     c = compile_time(lambda: forward(variables, x)) - median_time(lambda: forward(variables, x), 1, 0)
     ours = median_time(lambda: forward(variables, x), args.repeats)
-    peer = median_time(tv_forward, args.repeats)
+    peer = median_time(tv_forward, args.repeats, sync=sync)
     rows.append(Row(f"SSD300-VGG16 forward, batch {args.batch}", ours, peer, c, target=1.0))
     c = compile_time(lambda: predict(variables, x)) - median_time(lambda: predict(variables, x), 1, 0)
     ours = median_time(lambda: predict(variables, x), args.repeats)
-    peer = median_time(tv_predict, args.repeats)
+    peer = median_time(tv_predict, args.repeats, sync=sync)
     rows.append(Row(f"SSD300-VGG16 predict (decode + NMS), batch {args.batch}", ours, peer, c, target=1.0))
-    print_table("SSD300-VGG16 inference on CPU (random weights)", rows, "torchvision")
+    print_table(f"SSD300-VGG16 inference on {device.describe()} (random weights)", rows, "torchvision", device=device)
     for r in rows:
         print(f"{r.name}: ours {args.batch / r.ours_s:.2f} img/s, torchvision {args.batch / r.peer_s:.2f} img/s")
 

@@ -9,7 +9,11 @@ Rows:
   3. Inception feature throughput (random weights, same for both nets; 64x64 inputs resized to 299):
      ours jit-compiled Flax FIDInceptionV3 vs pytorch-fid's InceptionV3 (torch, no_grad, eval), batch 16.
 
-Run: PYTHONPATH=. python benchmarks/fid.py [--quick]    (needs torch + pytorch-fid)
+Run: PYTHONPATH=. python benchmarks/fid.py [--device cpu|gpu] [--quick]    (needs torch + pytorch-fid)
+
+With ``--device gpu`` ours runs on JAX's GPU backend in every row; pytorch-fid's Inception runs on CUDA (synchronised
+clocks), but its Fréchet distance (rows 1 and 2: numpy + scipy.linalg.sqrtm) only runs on the CPU, as the row
+names say.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ import warnings
 import jax
 import numpy as np
 
-from benchmarks.harness import Row, compile_time, median_time, print_table
+from benchmarks.harness import (Device, Row, add_device_argument, compile_time, host_device, median_time,
+                                print_table, select_device)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -58,7 +63,8 @@ def frechet_rows(n, d, peer_repeats, with_features=True):
     c0 = time.process_time()
     jax.block_until_ready(ours())
     cpu_ours = time.process_time() - c0
-    rows = [Row(f"frechet_distance d={d} n={n}/side (same mu, sigma; float64)", t_ours, t_peer, c - t_ours, 5.0)]
+    rows = [Row(f"frechet_distance d={d} n={n}/side (same mu, sigma; float64; peer on CPU: scipy sqrtm)", t_ours,
+                t_peer, c - t_ours, 5.0)]
     notes = [f"row 1: ours {ours_val:.10f}, pytorch-fid {peer_val:.10f}, relative difference {rel:.2e} (target <= 1e-6)",
              f"row 1: process CPU time ours {cpu_ours:.2f} s, pytorch-fid {cpu_peer:.2f} s "
              f"(ratio {cpu_peer / cpu_ours:.1f}x); load average at start {os.getloadavg()[0]:.1f}"]
@@ -91,13 +97,14 @@ def frechet_rows(n, d, peer_repeats, with_features=True):
     t_cov = median_time(ours_cov, repeats=3)
     notes.append(f"row 2: our covariance path on the same features takes {t_cov * 1e3:.0f} ms "
                  f"(features path {t_ours_f * 1e3:.0f} ms: {t_cov / t_ours_f:.1f}x faster)")
-    rows.append(Row(f"from features n={m}/side < d={d} (Gram/SVD path)", t_ours_f, t_peer_f, c - t_ours_f))
+    rows.append(Row(f"from features n={m}/side < d={d} (Gram/SVD path; peer on CPU: numpy cov + scipy sqrtm)",
+                    t_ours_f, t_peer_f, c - t_ours_f))
     notes.append(f"row 2: ours {ours_fv:.6f}, pytorch-fid {np.real(peer_fv):.6f} (rank-deficient covariances: "
                  f"relative difference {abs(ours_fv - np.real(peer_fv)) / abs(ours_fv):.2e})")
     return rows, notes
 
 
-def inception_row(batch, n_batches):
+def inception_row(batch, n_batches, device: Device | None = None):
     import torch
     import torchvision
     from pytorch_fid import inception as pfi
@@ -126,7 +133,9 @@ def inception_row(batch, n_batches):
 
     ours_net = inception_network(state_dict_to_variables(sd, inception_template()))
     images = np.random.default_rng(0).random((batch, 64, 64, 3), dtype=np.float32)
-    x_t = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    device = device or host_device()
+    peer = peer.to(device.torch)
+    x_t = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device.torch)
     ours = lambda: ours_net.fn(images)["pool3"]
     c = compile_time(ours)
     t_ours = median_time(ours, repeats=n_batches)
@@ -135,31 +144,34 @@ def inception_row(batch, n_batches):
         with torch.no_grad():
             return peer(x_t)[0]
 
-    t_peer = median_time(peer_fn, repeats=n_batches)
-    diff = np.abs(np.asarray(ours()) - peer_fn().flatten(1).numpy()).max()
+    t_peer = median_time(peer_fn, repeats=n_batches, sync=device.sync)
+    diff = np.abs(np.asarray(ours()) - peer_fn().flatten(1).cpu().numpy()).max()
     row = Row(f"Inception pool3 forward, batch {batch} (64x64 -> 299)", t_ours, t_peer, c - t_ours)
     note = (f"row 3: throughput ours {batch / t_ours:.1f} images/s, pytorch-fid {batch / t_peer:.1f} images/s "
-            f"(torch {torch.__version__}, {torch.get_num_threads()} threads); max |pool3 diff| {diff:.2e}")
+            f"(torch {torch.__version__} on {device.torch}, {torch.get_num_threads()} threads); "
+            f"max |pool3 diff| {diff:.2e}")
     return row, note
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
+    add_device_argument(ap)
     ap.add_argument("--quick", action="store_true", help="d=512 instead of 2048 (seconds instead of minutes)")
     ap.add_argument("--peer-repeats", type=int, default=1, help="pytorch-fid distance runs (~40 s each at d=2048)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--batches", type=int, default=3)
     ap.add_argument("--rows", default="frechet,features,inception", help="comma list of rows to run")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    device = select_device(args.device, ap)
     d = 512 if args.quick else 2048
     rows, notes = [], []
     if "frechet" in args.rows:
         rows, notes = frechet_rows(5000, d, args.peer_repeats, with_features="features" in args.rows)
     if "inception" in args.rows:
-        row, note = inception_row(args.batch, args.batches)
+        row, note = inception_row(args.batch, args.batches, device)
         rows.append(row)
         notes.append(note)
-    print_table("FID: ours (JAX) vs pytorch-fid", rows, "pytorch-fid")
+    print_table(f"FID: ours (JAX) vs pytorch-fid on {device.describe()}", rows, "pytorch-fid", device=device)
     for n in notes:
         print("- " + n)
     print(json.dumps({"jax_devices": [str(d) for d in jax.devices()]}))

@@ -1,6 +1,9 @@
-"""Box ops against torchvision.ops on CPU: box_iou, nms, batched_nms (ours vmapped over images).
+"""Box ops vs torchvision.ops (CPU, or CUDA with --device gpu): box_iou, nms, batched_nms (ours vmapped).
 
-Run: ``PYTHONPATH=. python benchmarks/ops_boxes.py`` (needs torch + torchvision, the ``bench`` extra).
+Run: ``PYTHONPATH=. python benchmarks/ops_boxes.py [--device cpu|gpu] [--repeats 21]`` (needs torch +
+torchvision, the ``bench`` extra). On the GPU torchvision runs on CUDA (synchronised clocks); the kept indices
+are checked against torchvision's CPU kernel, which sorts stably as we do (its CUDA sort may order tied scores
+differently).
 
 Inputs are detection-like: every box is a jittered copy of one of a few "object" boxes (centre noise 10% of
 the object size, log-normal size noise), scores are random, and for batched_nms 70% of boxes carry their
@@ -10,9 +13,12 @@ eagerly (its NMS is a C++ kernel). Same arrays for both, medians after warm-up, 
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
-from benchmarks.harness import Row, compile_time, median_time, print_table
+from benchmarks.harness import (Device, Row, add_device_argument, compile_time, host_device, median_time,
+                                print_table, select_device)
 
 IOU_THRESHOLD = 0.5
 
@@ -32,37 +38,42 @@ def detection_boxes(n, n_obj, seed=0, image_size=800.0, n_classes=20):
     return boxes, scores, classes
 
 
-def _row(name, ours, peer, target, repeats):
+def _row(name, ours, peer, target, repeats, sync=None):
     c = compile_time(ours)
     t_ours = median_time(ours, repeats=repeats, warmup=2)
-    t_peer = median_time(peer, repeats=repeats, warmup=2)
+    t_peer = median_time(peer, repeats=repeats, warmup=2, sync=sync)
     return Row(name, t_ours, t_peer, compile_s=max(c - t_ours, 0.0), target=target)
 
 
-def rows(repeats: int = 21) -> list[Row]:
+def rows(repeats: int = 21, device: Device | None = None) -> list[Row]:
+    """The box-op rows; torch tensors on ``device.torch`` (default: the CPU), JAX on its default backend."""
     import jax
     import torch
     import torchvision
 
     from jaxvision import ops
 
+    device = device or host_device()
+    dev, sync = device.torch, device.sync
     out = []
     # box_iou 2000 x 2000
     b1, _, _ = detection_boxes(2000, 100, seed=1)
     b2, _, _ = detection_boxes(2000, 100, seed=2)
-    j1, j2, t1, t2 = jax.device_put(b1), jax.device_put(b2), torch.from_numpy(b1), torch.from_numpy(b2)
+    j1, j2, t1, t2 = jax.device_put(b1), jax.device_put(b2), torch.from_numpy(b1).to(dev), torch.from_numpy(b2).to(dev)
     iou = jax.jit(ops.box_iou)
-    out.append(_row("box_iou 2000x2000", lambda: iou(j1, j2), lambda: torchvision.ops.box_iou(t1, t2), 1.0, repeats))
+    out.append(_row("box_iou 2000x2000", lambda: iou(j1, j2), lambda: torchvision.ops.box_iou(t1, t2), 1.0, repeats,
+                    sync))
 
     # nms at 1,000 and 5,000 boxes (20 boxes per object on average)
     nms = jax.jit(lambda b, s: ops.nms(b, s, IOU_THRESHOLD))
     for n in (1000, 5000):
         b, s, _ = detection_boxes(n, n // 20, seed=n)
-        jb, js, tb, ts = jax.device_put(b), jax.device_put(s), torch.from_numpy(b), torch.from_numpy(s)
+        jb, js = jax.device_put(b), jax.device_put(s)
+        tb, ts = torch.from_numpy(b).to(dev), torch.from_numpy(s).to(dev)
         ours, peer = (lambda: nms(jb, js)), (lambda: torchvision.ops.nms(tb, ts, IOU_THRESHOLD))
-        row = _row(f"nms {n} boxes", ours, peer, 3.0, repeats)
+        row = _row(f"nms {n} boxes", ours, peer, 3.0, repeats, sync)
         idx, kept = nms(jb, js)
-        want = torchvision.ops.nms(tb, ts, IOU_THRESHOLD).numpy()
+        want = torchvision.ops.nms(torch.from_numpy(b), torch.from_numpy(s), IOU_THRESHOLD).numpy()
         assert (np.asarray(idx)[: int(kept)] == want).all(), "ours and torchvision disagree"
         row.name += f" ({int(kept)} kept)"
         out.append(row)
@@ -70,25 +81,38 @@ def rows(repeats: int = 21) -> list[Row]:
     # batched_nms: 8 images x 2,000 boxes x 20 classes; ours vmapped, torchvision looping over images
     data = [detection_boxes(2000, 100, seed=100 + i) for i in range(8)]
     jb, js, jc = (jax.device_put(np.stack(x)) for x in zip(*data))
-    tdata = [(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(c).long()) for b, s, c in data]
+    tdata = [(torch.from_numpy(b).to(dev), torch.from_numpy(s).to(dev), torch.from_numpy(c).long().to(dev))
+             for b, s, c in data]
     bnms = jax.jit(jax.vmap(lambda b, s, c: ops.batched_nms(b, s, c, IOU_THRESHOLD)))
     row = _row(
         "batched_nms 8x2000 boxes, 20 classes",
         lambda: bnms(jb, js, jc),
         lambda: [torchvision.ops.batched_nms(b, s, c, IOU_THRESHOLD) for b, s, c in tdata],
         3.0,
-        max(5, repeats // 3),
+        max(5, repeats // 3) if repeats > 1 else 1,
+        sync,
     )
     idx, kept = bnms(jb, js, jc)
-    for i, t in enumerate(tdata):
-        want = torchvision.ops.batched_nms(*t, IOU_THRESHOLD).numpy()
+    for i, (b, s, c) in enumerate(data):
+        want = torchvision.ops.batched_nms(torch.from_numpy(b), torch.from_numpy(s), torch.from_numpy(c).long(),
+                                           IOU_THRESHOLD).numpy()
         assert (np.asarray(idx[i])[: int(kept[i])] == want).all(), "ours and torchvision disagree"
     row.name += f" ({int(np.sum(kept))} kept)"
     out.append(row)
     return out
 
 
-if __name__ == "__main__":
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device_argument(parser)
+    parser.add_argument("--repeats", type=int, default=21)
+    args = parser.parse_args(argv)
+    device = select_device(args.device, parser)
     import torch
 
-    print_table(f"Box ops vs torchvision.ops (torch threads: {torch.get_num_threads()})", rows(), "torchvision")
+    return print_table(f"Box ops vs torchvision.ops on {device.describe()} (torch threads: {torch.get_num_threads()})",
+                       rows(args.repeats, device), "torchvision", device=device)
+
+
+if __name__ == "__main__":
+    main()

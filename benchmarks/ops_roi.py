@@ -1,6 +1,8 @@
 """RoI and upsampling ops against their peers, same process, same inputs.
 
-    PYTHONPATH=. python benchmarks/ops_roi.py
+    PYTHONPATH=. python benchmarks/ops_roi.py [--device cpu|gpu] [--repeats N]
+
+On the GPU the torch peers run on CUDA (synchronised clocks); the flax peer runs on JAX's GPU backend like ours.
 
 Rows (ratio = peer time / ours, > 1 means we are faster; compile time of ours reported separately):
 
@@ -16,9 +18,12 @@ Rows (ratio = peer time / ours, > 1 means we are faster; compile time of ours re
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
-from benchmarks.harness import Row, compile_time, median_time, print_table
+from benchmarks.harness import (Device, Row, add_device_argument, compile_time, host_device, median_time,
+                                print_table, select_device)
 
 
 def _roi_inputs(seed=0):
@@ -33,7 +38,7 @@ def _roi_inputs(seed=0):
     return features, boxes, box_indices, grad_out
 
 
-def roi_rows(repeats: int = 5) -> list[Row]:
+def roi_rows(repeats: int = 5, device: Device | None = None) -> list[Row]:
     import jax
     import jax.numpy as jnp
     import torch
@@ -41,6 +46,8 @@ def roi_rows(repeats: int = 5) -> list[Row]:
 
     from jaxvision.ops import roi_align, roi_pool
 
+    device = device or host_device()
+    dev, sync = device.torch, device.sync
     f, b, i, g = _roi_inputs()
     fj, bj, ij, gj = map(jnp.asarray, (f, b, i, g))
     args = dict(output_size=(7, 7), spatial_scale=1 / 16, sampling_ratio=2, aligned=True)
@@ -48,9 +55,9 @@ def roi_rows(repeats: int = 5) -> list[Row]:
     fwd = jax.jit(lambda f, b, i: roi_align(f, b, i, **args))
     bwd = jax.jit(lambda f, b, i, g: jax.vjp(lambda f: roi_align(f, b, i, **args), f)[1](g)[0])
 
-    tf = torch.tensor(f).permute(0, 3, 1, 2).contiguous()
-    rois = torch.tensor(np.concatenate([i[:, None].astype(np.float32), b], axis=1))
-    tg = torch.tensor(g).permute(0, 3, 1, 2).contiguous()
+    tf = torch.tensor(f).permute(0, 3, 1, 2).contiguous().to(dev)
+    rois = torch.tensor(np.concatenate([i[:, None].astype(np.float32), b], axis=1)).to(dev)
+    tg = torch.tensor(g).permute(0, 3, 1, 2).contiguous().to(dev)
     tfg = tf.clone().requires_grad_(True)
 
     def torch_fwd():
@@ -63,8 +70,9 @@ def roi_rows(repeats: int = 5) -> list[Row]:
         return tfg.grad
 
     # same answers before timing anything
-    np.testing.assert_allclose(np.asarray(fwd(fj, bj, ij)), torch_fwd().permute(0, 2, 3, 1).numpy(), atol=1e-4)
-    np.testing.assert_allclose(np.asarray(bwd(fj, bj, ij, gj)), torch_bwd().permute(0, 2, 3, 1).numpy(), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(fwd(fj, bj, ij)), torch_fwd().permute(0, 2, 3, 1).cpu().numpy(), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(bwd(fj, bj, ij, gj)), torch_bwd().permute(0, 2, 3, 1).cpu().numpy(),
+                               atol=1e-3)
 
     adaptive = jax.jit(lambda f, b, i: roi_align(f, b, i, (7, 7), 1 / 16, -1, True))
     c_adaptive = compile_time(lambda: adaptive(fj, bj, ij))
@@ -73,7 +81,8 @@ def roi_rows(repeats: int = 5) -> list[Row]:
         with torch.no_grad():
             return torchvision.ops.roi_align(tf, rois, (7, 7), 1 / 16, -1, True)
 
-    np.testing.assert_allclose(np.asarray(adaptive(fj, bj, ij)), torch_adaptive().permute(0, 2, 3, 1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(adaptive(fj, bj, ij)), torch_adaptive().permute(0, 2, 3, 1).cpu().numpy(),
+                               atol=1e-4)
 
     pool = jax.jit(lambda f, b, i: roi_pool(f, b, i, (7, 7), 1 / 16))
     c_pool = compile_time(lambda: pool(fj, bj, ij))
@@ -82,7 +91,7 @@ def roi_rows(repeats: int = 5) -> list[Row]:
         with torch.no_grad():
             return torchvision.ops.roi_pool(tf, rois, (7, 7), 1 / 16)
 
-    np.testing.assert_array_equal(np.asarray(pool(fj, bj, ij)), torch_pool().permute(0, 2, 3, 1).numpy())
+    np.testing.assert_array_equal(np.asarray(pool(fj, bj, ij)), torch_pool().permute(0, 2, 3, 1).cpu().numpy())
 
     fwd = jax.jit(lambda f, b, i: roi_align(f, b, i, **args))  # fresh, to time its compile
     c_fwd = compile_time(lambda: fwd(fj, bj, ij))
@@ -92,32 +101,32 @@ def roi_rows(repeats: int = 5) -> list[Row]:
         Row(
             "roi_align fwd, 1000 RoIs, 2x64x64x256, 7x7, s=2, aligned (peer: torchvision)",
             median_time(lambda: fwd(fj, bj, ij), repeats),
-            median_time(torch_fwd, repeats),
+            median_time(torch_fwd, repeats, sync=sync),
             c_fwd,
             target=1.0,
         ),
         Row(
             "roi_align feature grad, same workload (peer: torchvision backward)",
             median_time(lambda: bwd(fj, bj, ij, gj), repeats),
-            median_time(torch_bwd, repeats),
+            median_time(torch_bwd, repeats, sync=sync),
             c_bwd,
         ),
         Row(
             "roi_align fwd, adaptive sampling_ratio=-1 (default), same workload (peer: torchvision)",
             median_time(lambda: adaptive(fj, bj, ij), repeats),
-            median_time(torch_adaptive, repeats),
+            median_time(torch_adaptive, repeats, sync=sync),
             c_adaptive,
         ),
         Row(
             "roi_pool fwd, same RoIs and features, 7x7 (peer: torchvision)",
             median_time(lambda: pool(fj, bj, ij), repeats),
-            median_time(torch_pool, repeats),
+            median_time(torch_pool, repeats, sync=sync),
             c_pool,
         ),
     ]
 
 
-def conv_transpose_rows(repeats: int = 3) -> list[Row]:
+def conv_transpose_rows(repeats: int = 3, device: Device | None = None) -> list[Row]:
     import flax.linen as nn
     import jax
     import jax.numpy as jnp
@@ -125,6 +134,8 @@ def conv_transpose_rows(repeats: int = 3) -> list[Row]:
 
     from jaxvision.ops import conv_transpose
 
+    device = device or host_device()
+    dev = device.torch
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 16, 16, 128)).astype(np.float32)
     w = (rng.normal(size=(4, 4, 128, 64)) * 0.05).astype(np.float32)
@@ -147,9 +158,9 @@ def conv_transpose_rows(repeats: int = 3) -> list[Row]:
     t_ours = median_time(lambda: ours(xj, wj, gj), repeats)
     t_flax = median_time(lambda: peer(params, xj, gj), repeats)
 
-    tx = torch.tensor(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
-    tw = torch.tensor(w).permute(2, 3, 0, 1).contiguous().requires_grad_(True)
-    tgo = torch.tensor(g).permute(0, 3, 1, 2).contiguous()
+    tx = torch.tensor(x).permute(0, 3, 1, 2).contiguous().to(dev).requires_grad_(True)
+    tw = torch.tensor(w).permute(2, 3, 0, 1).contiguous().to(dev).requires_grad_(True)
+    tgo = torch.tensor(g).permute(0, 3, 1, 2).contiguous().to(dev)
 
     def torch_grad():
         tx.grad = tw.grad = None
@@ -158,9 +169,9 @@ def conv_transpose_rows(repeats: int = 3) -> list[Row]:
 
     gx, gw = ours(xj, wj, gj)
     tgx, tgw = torch_grad()
-    np.testing.assert_allclose(np.asarray(gx), tgx.permute(0, 2, 3, 1).numpy(), rtol=1e-3, atol=1e-2)
-    np.testing.assert_allclose(np.asarray(gw), tgw.permute(2, 3, 0, 1).numpy(), rtol=1e-3, atol=1e-1)
-    t_torch = median_time(torch_grad, repeats)
+    np.testing.assert_allclose(np.asarray(gx), tgx.permute(0, 2, 3, 1).cpu().numpy(), rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(np.asarray(gw), tgw.permute(2, 3, 0, 1).cpu().numpy(), rtol=1e-3, atol=1e-1)
+    t_torch = median_time(torch_grad, repeats, sync=device.sync)
     name = "conv_transpose grad (x, kernel), 4x4 s2 p1, 64x16x16x128 -> 64"
     return [
         Row(f"{name} (peer: flax.linen.ConvTranspose)", t_ours, t_flax, c_ours, target=10.0),
@@ -168,10 +179,21 @@ def conv_transpose_rows(repeats: int = 3) -> list[Row]:
     ]
 
 
-def rows() -> list[Row]:
-    """All rows of this benchmark (roi_align, then conv_transpose)."""
-    return roi_rows() + conv_transpose_rows()
+def rows(device: Device | None = None, repeats: int | None = None) -> list[Row]:
+    """All rows of this benchmark (roi_align, then conv_transpose); ``repeats`` None keeps each part's default."""
+    kw = {} if repeats is None else {"repeats": repeats}
+    return roi_rows(device=device, **kw) + conv_transpose_rows(device=device, **kw)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device_argument(parser)
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per row (default: 5 roi, 3 conv)")
+    args = parser.parse_args(argv)
+    device = select_device(args.device, parser)
+    return print_table(f"RoI and upsampling ops (jaxvision vs peers) on {device.describe()}",
+                       rows(device, args.repeats), peer="peer", device=device)
 
 
 if __name__ == "__main__":
-    print_table("RoI and upsampling ops (jaxvision vs peers)", rows(), peer="peer")
+    main()

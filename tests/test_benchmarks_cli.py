@@ -1,0 +1,74 @@
+"""benchmarks/: the shared ``--device cpu|gpu`` selection (no torch, no GPU needed; nothing is benchmarked)."""
+import argparse
+
+import jax
+import pytest
+
+from benchmarks import harness
+from benchmarks.harness import Device, DeviceUnavailable, add_device_argument, median_time, select_device
+
+needs_cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="this machine's JAX has an accelerator")
+
+
+def _parser():
+    return add_device_argument(argparse.ArgumentParser(prog="bench"))
+
+
+def test_device_defaults_to_cpu_and_cpu_selects_the_host():
+    p = _parser()
+    assert p.parse_args([]).device == "cpu"
+    dev = select_device(p.parse_args(["--device", "cpu"]).device, p)
+    assert dev == Device("cpu", "cpu", harness.cpu_model())
+    assert not dev.is_gpu and dev.describe() == "CPU"
+    assert jax.default_backend() == "cpu"
+    dev.sync()  # a no-op on the CPU: no torch needed
+
+
+def test_unknown_device_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        _parser().parse_args(["--device", "tpu"])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@needs_cpu_only
+def test_gpu_without_a_gpu_is_one_clear_error_line(capsys):
+    p = _parser()
+    with pytest.raises(SystemExit) as e:
+        select_device(p.parse_args(["--device", "gpu"]).device, p)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("bench: error: --device gpu needs a GPU")
+    assert "JAX's default backend is 'cpu'" in err[-1]
+
+
+@needs_cpu_only
+def test_gpu_without_a_parser_raises():
+    with pytest.raises(DeviceUnavailable, match="JAX's default backend is 'cpu'"):
+        select_device("gpu", require_torch=False)
+
+
+@needs_cpu_only
+@pytest.mark.parametrize("script", ["ops_boxes", "ops_roi", "ops", "dcgan", "detectors", "fid", "coco_eval"])
+def test_every_script_refuses_gpu_before_any_work(script, capsys):
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{script}")
+    with pytest.raises(SystemExit) as e:
+        module.main(["--device", "gpu"])
+    assert e.value.code == 2
+    assert "error: --device gpu needs a GPU" in capsys.readouterr().err
+
+
+def test_median_time_syncs_before_every_clock_read():
+    calls = []
+    median_time(lambda: calls.append("call"), repeats=3, warmup=2, sync=lambda: calls.append("sync"))
+    assert calls == ["call", "call", "sync"] + ["call", "sync"] * 3
+
+
+def test_table_header_names_the_card():
+    gpu = Device("gpu", "cuda", "NVIDIA Test Card")
+    assert harness.machine(gpu).startswith("GPU NVIDIA Test Card, jax")
+    text = harness.print_table("t", [harness.Row("r", 1.0, 2.0)], "peer", device=gpu)
+    assert "machine: GPU NVIDIA Test Card" in text and "| r | 1000.00 | 2000.00 | 2.00x |" in text
+    assert harness.cpu_model() in harness.machine(harness.host_device())
