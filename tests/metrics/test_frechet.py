@@ -115,6 +115,20 @@ def test_rank_deficient_is_finite_and_warns():
     np.testing.assert_allclose(float(frechet_distance(np.ones(64), z, np.zeros(64), z)), 64.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_rank_deficient_accuracy(seed):
+    # n < d: Cholesky fails in float32 and the eigh factor is used; its round-off eigenvalues (~eps max, either
+    # sign) must be zeroed, or each adds ~sqrt(eps) to the trace (seed 0 gave 5e-6 x traces with a 1x band).
+    rng = np.random.default_rng(seed)
+    f1, f2 = rng.standard_normal((40, 256)), rng.standard_normal((50, 256)) * 1.1 + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = float(frechet_distance_from_features(f1, f2))  # float64, no d x d matrix
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    got = frechet_distance(*[x.astype(np.float32) for x in (f1.mean(0), s1, f2.mean(0), s2)], x64=False)
+    assert abs(float(got) - want) <= 1e-6 * (np.trace(s1) + np.trace(s2))  # measured <= 2.4e-7 x
+
+
 def test_identical_distributions_near_zero():
     mu1, s1, _, _, _ = _case("d64")
     v = float(frechet_distance(mu1, s1, mu1, s1, x64=True))
