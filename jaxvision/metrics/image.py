@@ -30,7 +30,8 @@ def rgb_to_y(images, data_range: float = 1.0):
     ``Y = data_range * 16/255 + (65.481 R + 128.553 G + 24.966 B) / 255`` with R, G, B in [0, data_range],
     i.e. Y in [16, 235] * data_range / 255. Returns [..., 1].
     """
-    y = images @ jnp.asarray(_BT601, images.dtype) + data_range * 16.0 / 255.0
+    weights = jnp.asarray(_BT601, images.dtype)
+    y = jnp.matmul(images, weights, precision=jax.lax.Precision.HIGHEST) + data_range * 16.0 / 255.0  # not TF32
     return y[..., None]
 
 

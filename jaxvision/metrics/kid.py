@@ -24,6 +24,11 @@ from jaxvision.metrics.inception_score import MeanStd
 __all__ = ["kernel_inception_distance", "polynomial_mmd2"]
 
 
+def _gram(a, b):
+    """``a @ b.T`` at full precision (the default on GPUs/TPUs is TF32/bfloat16-like for float32)."""
+    return jnp.matmul(a, b.T, precision=jax.lax.Precision.HIGHEST)
+
+
 def polynomial_mmd2(x, y, degree: int = 3, gamma: float | None = None, coef0: float = 1.0):
     """Unbiased MMD^2 between two equal-size samples with kernel ``(gamma x.y + coef0)^degree``.
 
@@ -35,9 +40,9 @@ def polynomial_mmd2(x, y, degree: int = 3, gamma: float | None = None, coef0: fl
     """
     m, d = x.shape
     g = 1.0 / d if gamma is None else gamma
-    kxx = (x @ x.T * g + coef0) ** degree  # [m, m]
-    kyy = (y @ y.T * g + coef0) ** degree
-    kxy = (x @ y.T * g + coef0) ** degree
+    kxx = (_gram(x, x) * g + coef0) ** degree  # [m, m]
+    kyy = (_gram(y, y) * g + coef0) ** degree
+    kxy = (_gram(x, y) * g + coef0) ** degree
     off_xx = jnp.sum(kxx) - jnp.trace(kxx)
     off_yy = jnp.sum(kyy) - jnp.trace(kyy)
     return (off_xx + off_yy) / (m * (m - 1)) - 2.0 * jnp.sum(kxy) / (m * m)

@@ -65,9 +65,10 @@ def _batch_stats(x, mask, dtype):
     x = x.astype(dtype)
     w = jnp.ones(x.shape[:1], dtype) if mask is None else mask.astype(dtype)
     n = w.sum()
-    mean = (w @ x) / jnp.where(n > 0, n, 1)
+    hi = jax.lax.Precision.HIGHEST  # full float32 on GPUs/TPUs too (their default dot precision is TF32-like)
+    mean = jnp.matmul(w, x, precision=hi) / jnp.where(n > 0, n, 1)
     xc = (x - mean) * w[:, None]  # masked rows contribute 0
-    return RunningStats(n, mean, xc.T @ xc)
+    return RunningStats(n, mean, jnp.matmul(xc.T, xc, precision=hi))
 
 
 def update_stats(stats: RunningStats, features: jax.Array, mask: jax.Array | None = None) -> RunningStats:
