@@ -5,7 +5,7 @@ exact resume, metrics.jsonl, non-finite stop) and the GAN step of ``jaxvision.tr
 steps it writes ``samples/step_XXXXXX.png`` from a fixed noise batch, and ``samples_final.png`` at the end.
 
 Quality is measured with the ``digits_classifier`` experiment's network as the feature extractor (a "Fréchet
-Digits Distance" and a digits Inception Score, through ``jaxvision.metrics.fid`` / ``inception_score``) plus the
+Digits Distance" and a digits Inception Score, through ``jaxvision.metrics.generative.fid_pipeline`` / ``inception_score``) plus the
 classifier's label distribution over the samples. Three rows are reported: real vs real (train split vs test
 split), the generator at its random initialization, and the trained generator (raw and EMA weights). The
 classifier is read from ``classifier_workdir``; if that holds no checkpoint, it is trained there first

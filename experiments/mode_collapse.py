@@ -3,7 +3,7 @@
 For every data set ('ring': 8 modes, 'grid': 25 modes, from ``jaxvision.data``'s ``mixture``) and every loss
 (minimax, non_saturating, least_squares, hinge), an MLP GAN is trained with ``seeds`` seeds at once (the seeds are
 vmapped, the steps scanned, so each (data, loss) pair compiles once). Then 2,500 samples per seed are scored with
-``jaxvision.metrics.mode_collapse``: modes captured, % high-quality samples (within 3 sigma of their nearest mode)
+``jaxvision.metrics.generative.mode_collapse``: modes captured, % high-quality samples (within 3 sigma of their nearest mode)
 and the reverse KL of the mode assignments; the table reports mean ± std across seeds.
 
 Also the diminished-gradient demonstration: the generator is frozen at its initialization and the discriminator
@@ -28,7 +28,7 @@ from flax import struct
 
 from jaxvision import data
 from jaxvision.data import mixture
-from jaxvision.metrics.mode_collapse import NUM_SAMPLES, mode_collapse_stats
+from jaxvision.metrics.generative.mode_collapse import NUM_SAMPLES, mode_collapse_stats
 from jaxvision.models.gan.mlp_gan import MLPDiscriminator, MLPGenerator
 from jaxvision.train import CheckpointManager, MetricsWriter
 from jaxvision.train.gan import LOSSES, GANState, discriminator_loss, generator_loss, latent_noise, make_gan_step

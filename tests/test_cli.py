@@ -7,7 +7,7 @@ import types
 import pytest
 
 import experiments
-from jaxvision.cli import main
+from experiments._cli import main
 
 
 def _fake_experiment():

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
 from jaxvision.nn.conv import conv_params
-from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.transposed_conv import conv_transpose
 
 Initializer = Callable[..., Any]
 

@@ -12,7 +12,7 @@ Argmax convention (same as torch): ``argmax[n, i, j, c]`` is the flat index ``h 
 plane of channel ``c`` of image ``n`` of the *input*; ties and NaNs resolve to the first position in row-major
 window order, as torch's CPU kernel does.
 
-The learnable upsampling op, :func:`conv_transpose`, lives in ``jaxvision/ops/conv_transpose.py``.
+The learnable upsampling op, :func:`conv_transpose`, lives in ``jaxvision/ops/transposed_conv.py``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxvision._checks import check_rank, pair
-from jaxvision.ops.conv_transpose import conv_transpose  # noqa: F401  (re-export: the fourth upsampling op)
+from jaxvision.ops.transposed_conv import conv_transpose  # noqa: F401  (re-export: the fourth upsampling op)
 
 _NHWC = "[N, H, W, C]"
 

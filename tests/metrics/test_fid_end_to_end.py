@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from jaxvision.metrics import fid, frechet_distance, inception_score, kernel_inception_distance
-from jaxvision.metrics.feature_networks import feature_fn_from_flax
-from jaxvision.metrics.fid import compute_statistics, extract_features, main
-from jaxvision.metrics.stats import load_stats, save_stats
+from jaxvision.metrics.generative.feature_networks import feature_fn_from_flax
+from jaxvision.metrics.generative.fid_pipeline import compute_statistics, extract_features, main
+from jaxvision.metrics.generative.stats import load_stats, save_stats
 
 
 class TinyCNN(nn.Module):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from jaxvision.metrics.image import psnr, rgb_to_y, ssim
+from jaxvision.metrics.image.psnr_ssim import psnr, rgb_to_y, ssim
 
 
 def _pair(n=2, h=40, w=33, c=3, seed=0, scale=1.0):

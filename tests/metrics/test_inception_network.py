@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvision.metrics.feature_networks import load_fid_inception
-from jaxvision.metrics.inception_weights import (
+from jaxvision.metrics.generative.feature_networks import load_fid_inception
+from jaxvision.metrics.generative.inception_weights import (
     FID_WEIGHTS_URL, convert_pth_to_npz, inception_template, read_state_dict, state_dict_to_variables,
 )
 

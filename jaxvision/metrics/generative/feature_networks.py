@@ -151,7 +151,7 @@ def load_fid_inception(path=None, *, check_hash: bool = True, expected_sha256: s
 
     Args:
       path: ``pt_inception-2015-12-05-6726825d.pth`` (read with ``torch.load(weights_only=True)``) or an
-        ``.npz`` converted by ``python -m jaxvision.metrics.inception_weights``; None searches
+        ``.npz`` converted by ``python -m jaxvision.metrics.generative.inception_weights``; None searches
         ``$JAXVISION_FID_WEIGHTS``, ``~/.cache/jaxvision/fid_inception.npz`` and torch.hub's cache.
       check_hash: reject a file whose SHA-256 is not the known one (prefix ``6726825d``, torch.hub's check).
       expected_sha256: pin the full 64-digit SHA-256 instead (e.g. of your own verified copy).
@@ -163,7 +163,7 @@ def load_fid_inception(path=None, *, check_hash: bool = True, expected_sha256: s
     Raises:
       FileNotFoundError: no weights; the message says where to download them.
     """
-    from jaxvision.metrics.inception_weights import load_inception_variables
+    from jaxvision.metrics.generative.inception_weights import load_inception_variables
 
     variables, sha, _ = load_inception_variables(path, check_hash=check_hash, expected_sha256=expected_sha256)
     return inception_network(variables, sha)

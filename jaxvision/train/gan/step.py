@@ -26,8 +26,8 @@ import optax
 from jax import lax
 
 from jaxvision._checks import check_choice, check_positive
-from jaxvision.train.gan_losses import LOSSES, discriminator_loss, generator_loss
-from jaxvision.train.gan_state import GANState
+from jaxvision.ops.gan_losses import LOSSES, discriminator_loss, generator_loss
+from jaxvision.train.gan.state import GANState
 
 
 def latent_noise(key, batch: int, latent_shape: Sequence[int], offset=0):

@@ -3,7 +3,11 @@
     jaxvision list
     jaxvision train EXPERIMENT [--workdir DIR] [--set key=value ...] [--tiny]
     jaxvision eval EXPERIMENT --workdir DIR [--set key=value ...]
-    jaxvision fid ...            (delegates to jaxvision.metrics.fid.main)
+    jaxvision fid PATH PATH [--weights FILE] [--save-stats] [--no-check-hash] ...
+                                 (jaxvision.metrics.generative.fid_pipeline.main)
+
+It lives with the experiments it runs (the application layer): the ``jaxvision`` library never imports
+``experiments``.
 
 Bad input (unknown experiment, unknown config key, wrong-typed value, a corrupt checkpoint, a workdir holding
 another experiment) prints ``jaxvision: error: ...`` to stderr and exits with status 2 before anything in the
@@ -79,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jaxvision`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["fid"]:
-        from jaxvision.metrics import fid
+        from jaxvision.metrics.generative import fid_pipeline
 
-        return int(fid.main(argv[1:]) or 0)
+        return int(fid_pipeline.main(argv[1:]) or 0)
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _list()
