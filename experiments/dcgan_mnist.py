@@ -1,7 +1,7 @@
 """dcgan_mnist: DCGAN on TFDS MNIST (28 px grey digits, resized to 32 px), for accelerators.
 
 Needs the TFDS data prepared locally (``jaxvision.data.load('mnist', ...)``, extra ``tfds``); nothing is downloaded at
-run time. Uses the shared DCGAN code of ``experiments.dcgan_digits`` (fit loop, sample grids every
+run time. Uses the shared DCGAN code of ``experiments/_dcgan.py`` (fit loop, sample grids every
 ``sample_every`` steps, one Orbax checkpoint with both optimizers, EMA and RNG) and reports FID against the test
 split with the pytorch-fid Inception (weights read locally, see ``jaxvision.metrics.load_fid_inception``).
 ``data_parallel`` (default on) pmaps the step over all local devices with synchronized BatchNorm.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.dcgan_digits import TFDS_TINY, TFDSConfig, evaluate_tfds, train_tfds
+from experiments._dcgan import TFDS_TINY, TFDSConfig, evaluate_tfds, train_tfds
 
 NAME = "dcgan_mnist"
 
