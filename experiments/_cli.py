@@ -26,14 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
     for name, help_ in (("train", "train an experiment (resumes from WORKDIR's latest checkpoint)"),
-                        ("eval", "evaluate the latest checkpoint in WORKDIR")):
+                        ("eval", "evaluate the latest checkpoint in WORKDIR with the config stored in it")):
         c = sub.add_parser(name, help=help_)
         c.add_argument("experiment", help="experiment name (see `jaxvision list`)")
         c.add_argument("--workdir", required=name == "eval",
                        help="run directory for checkpoints, metrics.jsonl and images (train default: runs/EXPERIMENT)")
         c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set num_steps=500 (repeatable)")
-        c.add_argument("--tiny", action="store_true", help="apply the experiment's TINY overrides (smoke test)")
+                       help="override a config field, e.g. --set num_steps=500, or pick a preset: --set preset=NAME "
+                            "(repeatable)" if name == "train" else
+                            "override an eval-time config field (the experiment's EVAL_KEYS; repeatable)")
+        if name == "train":
+            c.add_argument("--tiny", action="store_true", help="apply the experiment's TINY overrides (smoke test)")
     sub.add_parser("fid", help="compute FID between image folders / npz statistics", add_help=False)
     return p
 
@@ -55,6 +58,8 @@ def _list() -> int:
         print(f"{name:28s} {summary}")
         keys = ", ".join(f.name for f in dataclasses.fields(module.Config))
         print(f"{'':28s} config: {keys}")
+        if getattr(module, "PRESETS", None):
+            print(f"{'':28s} presets: {', '.join(module.PRESETS)}")
     for name, err in sorted(broken.items()):
         print(f"{name:28s} (cannot be imported: {err})")
     return 0
@@ -64,8 +69,9 @@ def _run(args) -> int:
     import experiments
 
     module = experiments.get(args.experiment)
-    cfg = experiments.make_config(module, experiments.parse_sets(args.sets), tiny=args.tiny)
+    sets = experiments.parse_sets(args.sets)
     if args.command == "train":
+        cfg = experiments.make_config(module, sets, tiny=args.tiny)
         workdir = args.workdir or os.path.join("runs", args.experiment)
         if os.path.exists(workdir) and not os.path.isdir(workdir):
             raise experiments.ExperimentError(f"--workdir {workdir}: exists and is not a directory")
@@ -74,6 +80,7 @@ def _run(args) -> int:
     else:
         if not os.path.isdir(args.workdir):
             raise experiments.ExperimentError(f"--workdir {args.workdir}: no such directory")
+        cfg = experiments.stored_config(module, args.workdir, sets)
         result = module.evaluate(cfg, args.workdir)
     _print_result(result or {})
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -20,21 +21,25 @@ import numpy as np
 from jaxvision import data
 from jaxvision.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_optimizer
 from jaxvision.train import CheckpointManager, MetricsWriter, fit, parallel
-from jaxvision.train.gan import GANState, latent_noise, make_gan_step, validate_real
+from jaxvision.train.gan import LOSSES, GANState, latent_noise, make_gan_step, validate_real
 from jaxvision.train.images import save_image_grid
+
+
+ImageSize = Literal[16, 32, 64]
+TFDSDataset = Literal["mnist", "cifar10", "celeb_a"]   # TFDS image data sets known to jaxvision.data
 
 
 @dataclasses.dataclass
 class DCGANConfig:
     """Fields shared by every DCGAN experiment (digits and the TFDS configurations)."""
 
-    size: int = 32                    # 16, 32 or 64 px
+    size: ImageSize = 32              # px
     channels: int = 1
     nz: int = 64
     ngf: int = 32
     ndf: int = 32
-    upsampling: str = "transposed"    # 'transposed', 'nearest' or 'bed_of_nails'
-    loss: str = "non_saturating"      # 'minimax', 'non_saturating', 'least_squares' or 'hinge'
+    upsampling: Literal["transposed", "nearest", "bed_of_nails"] = "transposed"
+    loss: Literal[LOSSES] = "non_saturating"
     n_critic: int = 1
     batch_size: int = 64
     num_steps: int = 1500
@@ -164,7 +169,7 @@ def restore(cfg, workdir: str, name: str) -> GANState:
 class TFDSConfig(DCGANConfig):
     """The paper's accelerator setting shared by dcgan_mnist / dcgan_cifar10 / dcgan_celeba (each sets dataset,
     size, channels and num_steps)."""
-    dataset: str = "mnist"            # a TFDS name known to jaxvision.data ('mnist', 'cifar10', 'celeb_a')
+    dataset: TFDSDataset = "mnist"
     eval_split: str = "test"
     fid_real_samples: int = 10000     # real images of eval_split for the FID reference
     inception_weights: str = ""       # pytorch-fid Inception weights file ('' -> jaxvision's default lookup)
@@ -179,6 +184,7 @@ class TFDSConfig(DCGANConfig):
     num_eval_samples: int = 10000
 
 
+TFDS_EVAL_KEYS = ("num_eval_samples", "fid_real_samples", "eval_split", "inception_weights", "progress")
 TFDS_TINY = dict(size=16, nz=8, ngf=4, ndf=4, batch_size=8, num_steps=2, sample_every=1, log_every=1,
                  checkpoint_every=1, num_eval_samples=16, fid_real_samples=16, data_parallel=False, progress=False)
 

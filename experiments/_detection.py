@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
+
 
 @dataclasses.dataclass
 class ShapesTrainConfig:
@@ -45,6 +47,17 @@ class ShapesTrainConfig:
     checkpoint_every: int = 500
     keep: int = 2
     progress: bool = True
+
+
+# Detection data sets the experiments can train on, and their number of (foreground) classes.
+NUM_CLASSES = {"shapes": 6, "voc/2007": 20, "voc/2012": 20, "coco/2017": 80}
+DetectionDataset = Literal["shapes", "voc/2007", "voc/2012", "coco/2017"]
+
+
+def dataset_spec(cfg, **options) -> tuple[str, dict, int]:
+    """``(name, options, num_classes)`` of ``cfg.dataset`` at ``cfg.image_size`` with ``cfg.max_boxes`` boxes per
+    image (plus ``options``), for ``load_split`` and ``evaluate_detector``."""
+    return cfg.dataset, dict(image_size=cfg.image_size, max_boxes=cfg.max_boxes, **options), NUM_CLASSES[cfg.dataset]
 
 
 PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 60, 230), (40, 220, 220),

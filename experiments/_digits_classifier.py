@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Callable
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +32,7 @@ NAME = "digits_classifier"
 
 @dataclasses.dataclass
 class Config:
-    size: int = 16                    # digits resized to size x size (8, 16 or 32)
+    size: Literal[8, 16, 32] = 16     # digits resized to size x size
     batch_size: int = 64
     num_steps: int = 500
     learning_rate: float = 3e-3

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments._dcgan import TFDS_TINY, TFDSConfig, evaluate_tfds, train_tfds
+from experiments._dcgan import (TFDS_EVAL_KEYS, TFDS_TINY, ImageSize, TFDSConfig, TFDSDataset, evaluate_tfds,
+                                train_tfds)
 
 NAME = "dcgan_celeba"
 
 
 @dataclasses.dataclass
 class Config(TFDSConfig):
-    dataset: str = "celeb_a"
-    size: int = 64
+    dataset: TFDSDataset = "celeb_a"
+    size: ImageSize = 64
     channels: int = 3
     num_steps: int = 20_000
 
 
+EVAL_KEYS = TFDS_EVAL_KEYS
 TINY = {**TFDS_TINY, "channels": 3}
 
 

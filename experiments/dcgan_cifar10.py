@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments._dcgan import TFDS_TINY, TFDSConfig, evaluate_tfds, train_tfds
+from experiments._dcgan import (TFDS_EVAL_KEYS, TFDS_TINY, ImageSize, TFDSConfig, TFDSDataset, evaluate_tfds,
+                                train_tfds)
 
 NAME = "dcgan_cifar10"
 
 
 @dataclasses.dataclass
 class Config(TFDSConfig):
-    dataset: str = "cifar10"
-    size: int = 32
+    dataset: TFDSDataset = "cifar10"
+    size: ImageSize = 32
     channels: int = 3
     num_steps: int = 30_000
 
 
+EVAL_KEYS = TFDS_EVAL_KEYS
 TINY = {**TFDS_TINY, "channels": 3}
 
 

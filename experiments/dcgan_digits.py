@@ -39,6 +39,7 @@ class Config(DCGANConfig):
     classifier_tiny: bool = False     # if it must be trained: digits_classifier's TINY model (smoke tests only)
 
 
+EVAL_KEYS = ("num_eval_samples", "classifier_workdir", "progress")
 TINY = dict(size=16, nz=8, ngf=4, ndf=4, batch_size=16, num_steps=4, sample_every=2, log_every=2,
             checkpoint_every=2, num_eval_samples=64, classifier_steps=4, classifier_tiny=True, progress=False,
             ema_decay=0.9)

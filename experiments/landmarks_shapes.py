@@ -30,6 +30,8 @@ class Config(D.ShapesTrainConfig):
     warmup_steps: int = 50
 
 
+EVAL_KEYS = ("num_test", "measure_fps", "progress")
+
 TINY = dict(image_size=32, width=8, head_width=8, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
             num_test=8, log_every=2, checkpoint_every=2, progress=False,
             measure_fps=False)

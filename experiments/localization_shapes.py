@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -26,12 +27,14 @@ NAME = "localization_shapes"
 @dataclasses.dataclass
 class Config(D.ShapesTrainConfig):
     hidden: int = 128
-    box_loss: str = "giou"            # 'giou' or 'smooth_l1'
+    box_loss: Literal["giou", "smooth_l1"] = "giou"
     box_weight: float = 2.0
     num_steps: int = 800
     warmup_steps: int = 50
     flip: bool = True
 
+
+EVAL_KEYS = ("num_test", "measure_fps", "progress")
 
 TINY = dict(image_size=32, width=8, hidden=16, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
             num_test=8, log_every=2, checkpoint_every=2, progress=False,

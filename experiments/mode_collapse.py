@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +39,8 @@ NAME = "mode_collapse"
 
 @dataclasses.dataclass
 class Config:
-    kinds: tuple[str, ...] = ("ring", "grid")
-    losses: tuple[str, ...] = LOSSES
+    kinds: tuple[Literal["ring", "grid"], ...] = ("ring", "grid")
+    losses: tuple[Literal[LOSSES], ...] = LOSSES
     seeds: int = 5
     num_steps: int = 5000
     batch_size: int = 256
@@ -53,6 +54,7 @@ class Config:
     grad_demo_steps: int = 300        # D-only steps of the diminished-gradient demonstration (0: skip)
 
 
+EVAL_KEYS = ("num_samples",)
 TINY = dict(kinds=("ring",), losses=("minimax", "hinge"), seeds=2, num_steps=20, batch_size=32,
             g_hidden=(16, 16), d_hidden=(16,), chunk=10, num_samples=200, grad_demo_steps=10)
 
