@@ -11,6 +11,7 @@ from jaxvision.ops.iou import (
     generalized_box_iou_loss,
 )
 from jaxvision.ops.suppression import batched_nms, nms, soft_nms
+from jaxvision.ops.selection import take_valid
 from jaxvision.ops.transposed_conv import conv_transpose
 from jaxvision.ops.conv import conv2d
 from jaxvision.ops.roi import roi_align, roi_pool

@@ -15,6 +15,7 @@ import optax
 from flax import struct
 
 from jaxvision._checks import check_positive
+from jaxvision.train.state import check_key
 
 
 class GANState(struct.PyTreeNode):
@@ -26,7 +27,7 @@ class GANState(struct.PyTreeNode):
       d_params, d_batch_stats: discriminator parameters and BatchNorm running statistics (``{}`` if none).
       g_opt_state, d_opt_state: the two optax states.
       g_ema: EMA of ``g_params`` (same tree), or ``None`` when ``ema_decay`` is None.
-      rng: PRNG key (uint32 [2] or typed key) consumed one split per step.
+      rng: PRNG key (typed ``jax.random.key`` or raw uint32 [2]) consumed one split per step.
       g_apply_fn, d_apply_fn: ``flax.linen.Module.apply``-style functions
         ``apply_fn(variables, x, train=bool, mutable=[...])``; static.
       g_tx, d_tx: the optax transformations of G and D; static.
@@ -91,7 +92,7 @@ class GANState(struct.PyTreeNode):
             g_opt_state=g_tx.init(g_params),
             d_opt_state=d_tx.init(d_params),
             g_ema=None if ema_decay is None else jax.tree_util.tree_map(jnp.array, g_params),
-            rng=rng,
+            rng=check_key("rng", rng),
             g_apply_fn=g_apply_fn,
             d_apply_fn=d_apply_fn,
             g_tx=g_tx,
