@@ -24,7 +24,6 @@ from jaxvision.train import CheckpointManager, MetricsWriter, fit, parallel
 from jaxvision.train.gan import LOSSES, GANState, latent_noise, make_gan_step, validate_real
 from jaxvision.train.images import save_image_grid
 
-
 ImageSize = Literal[16, 32, 64]
 TFDSDataset = Literal["mnist", "cifar10", "celeb_a"]   # TFDS image data sets known to jaxvision.data
 

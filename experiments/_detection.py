@@ -69,7 +69,8 @@ def make_state(model, cfg, image_shape: Sequence[int]) -> TrainState:
     init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
     variables = jax.jit(lambda r: model.init(r, jnp.zeros((1, *image_shape), jnp.float32)))(init_rng)
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
-                                                  max(cfg.num_steps, cfg.warmup_steps + 1), end_value=0.01 * cfg.learning_rate)
+                                                  max(cfg.num_steps, cfg.warmup_steps + 1),
+                                                  end_value=0.01 * cfg.learning_rate)
     tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adamw(schedule, weight_decay=cfg.weight_decay))
     return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx, rng=state_rng,
                              batch_stats=variables.get("batch_stats", {}))

@@ -1,7 +1,8 @@
 """Shared digits classifier (not an experiment: leading underscore): the ``digits_classifier`` experiment trains it,
 ``dcgan_digits`` uses it as the feature network of its digits FID/IS (training it first if needed).
 
-SmallCNN on scikit-learn's handwritten digits. Trains on the 1,437 training digits (resized to 16 px, random +-2 px shifts), evaluates top-1 accuracy on the
+SmallCNN on scikit-learn's handwritten digits. Trains on the 1,437 training digits (resized to 16 px, random +-2 px
+shifts), evaluates top-1 accuracy on the
 fixed 360-image test split, writes ``metrics.jsonl``, checkpoints and ``predictions.png`` (test digits captioned with
 their predicted class, red when wrong). Its checkpoint is the feature network for digits FID/IS:
 ``load_classifier(workdir)`` returns the trained network as ``apply(images) -> (features, logits)``.
@@ -24,8 +25,8 @@ from jaxvision.data import digits
 from jaxvision.models.backbones.small_cnn import SmallCNN
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step, parallel
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
-from jaxvision.train.state import jit_once
 from jaxvision.train.images import save_image_grid
+from jaxvision.train.state import jit_once
 
 NAME = "digits_classifier"
 

@@ -1,4 +1,6 @@
-"""dcgan_celeba: DCGAN on TFDS CelebA (218x178 faces, centre-cropped to 178x178, resized to 64 px) -- the DCGAN paper's face setting, for accelerators.
+"""dcgan_celeba: DCGAN on TFDS CelebA (218x178 faces, centre-cropped to 178x178, resized to 64 px), for accelerators.
+
+The DCGAN paper's face setting.
 
 Needs the TFDS data prepared locally (``jaxvision.data.load('celeb_a', ...)``, extra ``tfds``); nothing is downloaded at
 run time. Uses the shared DCGAN code of ``experiments/_dcgan.py`` (fit loop, sample grids every
@@ -12,8 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments._dcgan import (TFDS_EVAL_KEYS, TFDS_TINY, ImageSize, TFDSConfig, TFDSDataset, evaluate_tfds,
-                                train_tfds)
+from experiments._dcgan import TFDS_EVAL_KEYS, TFDS_TINY, ImageSize, TFDSConfig, TFDSDataset, evaluate_tfds, train_tfds
 
 NAME = "dcgan_celeba"
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments._dcgan import (TFDS_EVAL_KEYS, TFDS_TINY, ImageSize, TFDSConfig, TFDSDataset, evaluate_tfds,
-                                train_tfds)
+from experiments._dcgan import TFDS_EVAL_KEYS, TFDS_TINY, ImageSize, TFDSConfig, TFDSDataset, evaluate_tfds, train_tfds
 
 NAME = "dcgan_cifar10"
 

@@ -3,7 +3,8 @@
 For every data set ('ring': 8 modes, 'grid': 25 modes, from ``jaxvision.data``'s ``mixture``) and every loss
 (minimax, non_saturating, least_squares, hinge), an MLP GAN is trained with ``seeds`` seeds at once (the seeds are
 vmapped, the steps scanned, so each (data, loss) pair compiles once). Then 2,500 samples per seed are scored with
-``jaxvision.metrics.generative.mode_collapse``: modes captured, % high-quality samples (within 3 sigma of their nearest mode)
+``jaxvision.metrics.generative.mode_collapse``: modes captured, % high-quality samples (within 3 sigma of their
+nearest mode)
 and the reverse KL of the mode assignments; the table reports mean ± std across seeds.
 
 Also the diminished-gradient demonstration: the generator is frozen at its initialization and the discriminator
@@ -226,7 +227,8 @@ def _table(results: dict) -> str:
     lines = ["| data | loss | modes captured | high quality (%) | reverse KL |", "|---|---|---:|---:|---:|"]
     for (kind, loss), r in results.items():
         lines.append(f"| {kind} ({r['num_modes']} modes) | {loss} | {r['modes_captured']:.1f} ± "
-                     f"{r['modes_captured_std']:.1f} | {100 * r['high_quality']:.1f} ± {100 * r['high_quality_std']:.1f}"
+                     f"{r['modes_captured_std']:.1f} | {100 * r['high_quality']:.1f} ± "
+                     f"{100 * r['high_quality_std']:.1f}"
                      f" | {r['reverse_kl']:.3f} ± {r['reverse_kl_std']:.3f} |")
     return "\n".join(lines)
 

@@ -10,7 +10,6 @@ import sys
 import types
 
 import numpy as np
-
 import pytest
 
 import experiments
@@ -119,7 +118,8 @@ def test_bad_input_exits_nonzero_and_writes_nothing(tmp_path, capsys, argv, mess
 
 def test_train_eval_and_refusals(tmp_path, capsys):
     workdir = str(tmp_path / "run")
-    assert main(["train", "fake_exp", "--tiny", "--workdir", workdir, "--set", "num_steps=4", "--set", "widths=(8,)"]) == 0
+    argv = ["train", "fake_exp", "--tiny", "--workdir", workdir, "--set", "num_steps=4", "--set", "widths=(8,)"]
+    assert main(argv) == 0
     assert '"test_accuracy"' in capsys.readouterr().out
     assert os.path.exists(os.path.join(workdir, "metrics.jsonl"))
     # eval rebuilds the model from the config stored in the checkpoint, not from the command-line defaults
@@ -239,5 +239,5 @@ def test_every_subcommand_end_to_end(tmp_path, capsys, monkeypatch):
     assert missing.returncode == 2, missing.stderr
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("jaxvision fid: error: FID Inception weights not found")
-    assert "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth" \
-        in lines[0]
+    url = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+    assert url in lines[0]

@@ -2,7 +2,8 @@
 sub-pixel :func:`jaxvision.ops.conv_transpose` (its gradients run on XLA:CPU's fast stride-1 conv path)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp

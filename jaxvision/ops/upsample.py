@@ -88,7 +88,8 @@ def max_pool_with_argmax(x, window, strides=None):
     cols = jnp.arange(ow, dtype=jnp.int32)[None, :] * sw  # [1, ow]
     for di in range(kh):
         for dj in range(kw):
-            views.append(lax.slice(x, (0, di, dj, 0), (n, di + (oh - 1) * sh + 1, dj + (ow - 1) * sw + 1, c), (1, sh, sw, 1)))
+            end = (n, di + (oh - 1) * sh + 1, dj + (ow - 1) * sw + 1, c)
+            views.append(lax.slice(x, (0, di, dj, 0), end, (1, sh, sw, 1)))
             flat_pos.append((rows + di) * w + (cols + dj))  # [oh, ow]
     stacked = jnp.stack(views, axis=-1)  # [N, oh, ow, C, kh*kw]
     which = jnp.argmax(stacked, axis=-1)  # first max (NaN counts as max), like torch

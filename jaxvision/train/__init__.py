@@ -5,5 +5,5 @@ from jaxvision.train.log_writer import MetricsWriter, read_metrics
 from jaxvision.train.loop import NonFiniteLossError, fit
 from jaxvision.train.state import TrainState, jit_once, make_eval_step, make_train_step
 
-__all__ = ["CheckpointError", "CheckpointManager", "MetricsWriter", "NonFiniteLossError", "TrainState", "fit", "jit_once",
-           "make_eval_step", "make_train_step", "read_metrics"]
+__all__ = ["CheckpointError", "CheckpointManager", "MetricsWriter", "NonFiniteLossError", "TrainState", "fit",
+           "jit_once", "make_eval_step", "make_train_step", "read_metrics"]

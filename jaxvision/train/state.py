@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+
 def is_typed_key(x) -> bool:
     """True for a typed PRNG key array (``jax.random.key``), False for raw uint32 keys and other arrays."""
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
@@ -65,13 +66,13 @@ class TrainState(flax.struct.PyTreeNode):
 
     @classmethod
     def create(cls, *, apply_fn: Callable, params, tx: optax.GradientTransformation, rng: jax.Array,
-               batch_stats=None) -> "TrainState":
+               batch_stats=None) -> TrainState:
         """A fresh state at step 0; ``rng`` is a typed key (``jax.random.key``) or a raw uint32 [2] one
         (``jax.random.PRNGKey``), kept as given."""
         return cls(step=jnp.zeros((), jnp.int32), params=params, batch_stats={} if batch_stats is None else batch_stats,
                    opt_state=tx.init(params), rng=check_key("rng", rng), apply_fn=apply_fn, tx=tx)
 
-    def apply_gradients(self, grads, batch_stats=None) -> "TrainState":
+    def apply_gradients(self, grads, batch_stats=None) -> TrainState:
         """One optimizer update; ``batch_stats`` replaces the running statistics if given."""
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
         return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates), opt_state=opt_state,

@@ -9,9 +9,8 @@ import json
 import math
 import pathlib
 
-import pytest
-
 import fingerprint as F
+import pytest
 
 REFERENCE = json.loads((pathlib.Path(__file__).parent / "fixtures" / "reference.json").read_text())
 

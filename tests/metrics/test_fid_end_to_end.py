@@ -108,7 +108,8 @@ def test_cli_with_stats_and_missing_weights(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("FID: ")
     x, y = load_stats(tmp_path / "x.npz"), load_stats(tmp_path / "y.npz")
-    np.testing.assert_allclose(float(out.split()[1]), float(frechet_distance(x[0], x[1], y[0], y[1], x64=True)), rtol=1e-9)
+    want = float(frechet_distance(x[0], x[1], y[0], y[1], x64=True))
+    np.testing.assert_allclose(float(out.split()[1]), want, rtol=1e-9)
     # a folder side needs the Inception weights: missing -> exit 2 and a message saying where to get them
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("JAXVISION_FID_WEIGHTS", raising=False)

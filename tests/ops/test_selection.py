@@ -36,7 +36,8 @@ def test_batched_and_soft_nms_results():
     assert np.all(got[int(n):] == -1)
     new_scores, order = ops.soft_nms(boxes, scores, 0.3)
     sel = np.asarray(order) >= 0
-    np.testing.assert_array_equal(np.asarray(take_valid(new_scores, order))[sel], np.asarray(new_scores)[np.asarray(order)[sel]])
+    want = np.asarray(new_scores)[np.asarray(order)[sel]]
+    np.testing.assert_array_equal(np.asarray(take_valid(new_scores, order))[sel], want)
 
 
 def test_jit_vmap_grad_axis_and_out_of_range():

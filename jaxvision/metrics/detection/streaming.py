@@ -78,7 +78,8 @@ class DetectionEvaluator:
 
     Args:
       num_classes: C; labels are class indices in ``[0, C)``.
-      kind: ``'coco'`` (:class:`~jaxvision.metrics.detection.coco.CocoResult`, pycocotools semantics; category ids are the
+      kind: ``'coco'`` (:class:`~jaxvision.metrics.detection.coco.CocoResult`, pycocotools semantics; category ids
+        are the
         class indices, image ids 1, 2, ... in update order; GT area = box area unless ``gt_area`` is given) or
         ``'voc'`` (:class:`~jaxvision.metrics.detection.voc.VocResult`, devkit rules).
       iou_thresholds, max_dets, area_ranges: COCO options (see :func:`~jaxvision.metrics.evaluate_coco`).

@@ -51,7 +51,8 @@ def check_images(name: str, images, channels: int | None = None, check_range: bo
 def hash_variables(variables) -> str:
     """SHA-256 over a variables pytree (sorted key paths, dtypes, shapes and bytes): a weights fingerprint."""
     h = hashlib.sha256()
-    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(variables), key=lambda kv: jax.tree_util.keystr(kv[0])):
+    leaves = jax.tree_util.tree_leaves_with_path(variables)
+    for path, leaf in sorted(leaves, key=lambda kv: jax.tree_util.keystr(kv[0])):
         arr = np.asarray(jax.device_get(leaf))
         h.update(jax.tree_util.keystr(path).encode())
         h.update(f"{arr.dtype}{arr.shape}".encode())

@@ -7,7 +7,8 @@ they are code, not data, and are not checkpointed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +62,7 @@ class GANState(struct.PyTreeNode):
         d_tx: optax.GradientTransformation,
         rng: jax.Array,
         ema_decay: float | None = None,
-    ) -> "GANState":
+    ) -> GANState:
         """Build a fresh state.
 
         Args:

@@ -18,7 +18,7 @@ the one the generator update back-propagates through (with a vjp taken during th
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
