@@ -219,3 +219,25 @@ def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
 
 def evaluate_tfds(cfg: TFDSConfig, workdir: str, name: str) -> dict:
     return evaluate_state_tfds(cfg, workdir, restore(cfg, workdir, name))
+
+
+def tfds_experiment(name: str, *, dataset: str, size: int, channels: int, num_steps: int):
+    """``(Config, TINY, train, evaluate)`` of the experiment ``name`` on a TFDS data set: ``TFDSConfig`` with the
+    data set's defaults, and train / evaluate that pass the experiment's name to ``train_tfds`` /
+    ``evaluate_tfds``. The dcgan_mnist / dcgan_cifar10 / dcgan_celeba modules are this call plus a docstring."""
+    fields = [("dataset", TFDSDataset, dataclasses.field(default=dataset)),
+              ("size", ImageSize, dataclasses.field(default=size)),
+              ("channels", int, dataclasses.field(default=channels)),
+              ("num_steps", int, dataclasses.field(default=num_steps))]
+    config = dataclasses.make_dataclass("Config", fields, bases=(TFDSConfig,))
+    config.__module__ = f"experiments.{name}"
+
+    def train(cfg: TFDSConfig, workdir: str) -> dict:
+        return train_tfds(cfg, workdir, name)
+
+    def evaluate(cfg: TFDSConfig, workdir: str) -> dict:
+        return evaluate_tfds(cfg, workdir, name)
+
+    train.__doc__ = f"Train on {dataset} and report FID of EMA samples vs the test split."
+    evaluate.__doc__ = "FID of the latest checkpoint; rewrites samples_final.png."
+    return config, {**TFDS_TINY, "channels": channels}, train, evaluate

@@ -60,6 +60,11 @@ def dataset_spec(cfg, **options) -> tuple[str, dict, int]:
     return cfg.dataset, dict(image_size=cfg.image_size, max_boxes=cfg.max_boxes, **options), NUM_CLASSES[cfg.dataset]
 
 
+def single_object_spec(cfg) -> tuple[str, dict, int]:
+    """The data set of the single-object experiments (localization, landmarks): ``shapes`` with one object."""
+    return "shapes", dict(image_size=cfg.image_size, single_object=True), NUM_CLASSES["shapes"]
+
+
 PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 60, 230), (40, 220, 220),
            (255, 150, 30), (250, 250, 250)]
 

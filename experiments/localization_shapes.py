@@ -46,10 +46,6 @@ def make_model(cfg: Config) -> localization.Localizer:
                                   hidden=cfg.hidden)
 
 
-def _dataset(cfg: Config):
-    return "shapes", dict(image_size=cfg.image_size, single_object=True), 6
-
-
 def _parts(cfg: Config):
     model = make_model(cfg)
     state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
@@ -57,7 +53,7 @@ def _parts(cfg: Config):
 
 
 def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = D.load_split(_dataset(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
+    ds = D.load_split(D.single_object_spec(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = D.variables_of(state)
     res = D.run_predict(predict, variables, ds)
     batch = {"boxes": jnp.asarray(res["gt_boxes"]), "labels": jnp.asarray(res["gt_labels"]),
@@ -81,7 +77,7 @@ def train(cfg: Config, workdir: str) -> dict:
     model, state, evaluate_fn = _parts(cfg)
     head = functools.partial(localization.loss_fn, box_loss=cfg.box_loss, box_weight=cfg.box_weight)
     loss = D.with_augmentation(D.make_loss_fn(model, head), D.hflip if cfg.flip else None)
-    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.load_split(D.single_object_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 
