@@ -241,3 +241,19 @@ def test_every_subcommand_end_to_end(tmp_path, capsys, monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("jaxvision fid: error: FID Inception weights not found")
     url = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
     assert url in lines[0]
+
+
+def test_eval_finds_the_config_of_a_workdir_holding_several_runs(tmp_path, capsys):
+    """mode_collapse keeps one checkpoint directory per run (<workdir>/<run>/checkpoints): eval reads their config,
+    which must agree."""
+    for run, widths in (("ring_minimax", "(8,)"), ("ring_hinge", "(8,)")):
+        assert main(["train", "fake_exp", "--tiny", "--workdir", str(tmp_path / run), "--set", f"widths={widths}"]) == 0
+    capsys.readouterr()
+    import experiments as ex
+
+    cfg = ex.stored_config(ex.get("fake_exp"), str(tmp_path))
+    assert cfg.widths == (8,)
+    assert main(["train", "fake_exp", "--tiny", "--workdir", str(tmp_path / "grid_hinge"), "--set", "widths=(4,)"]) == 0
+    capsys.readouterr()
+    with pytest.raises(Exception, match="hold different or no configs"):
+        ex.stored_config(ex.get("fake_exp"), str(tmp_path))
