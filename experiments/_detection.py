@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
+
 
 @dataclasses.dataclass
 class ShapesTrainConfig:
@@ -47,6 +49,22 @@ class ShapesTrainConfig:
     progress: bool = True
 
 
+# Detection data sets the experiments can train on, and their number of (foreground) classes.
+NUM_CLASSES = {"shapes": 6, "voc/2007": 20, "voc/2012": 20, "coco/2017": 80}
+DetectionDataset = Literal["shapes", "voc/2007", "voc/2012", "coco/2017"]
+
+
+def dataset_spec(cfg, **options) -> tuple[str, dict, int]:
+    """``(name, options, num_classes)`` of ``cfg.dataset`` at ``cfg.image_size`` with ``cfg.max_boxes`` boxes per
+    image (plus ``options``), for ``load_split`` and ``evaluate_detector``."""
+    return cfg.dataset, dict(image_size=cfg.image_size, max_boxes=cfg.max_boxes, **options), NUM_CLASSES[cfg.dataset]
+
+
+def single_object_spec(cfg) -> tuple[str, dict, int]:
+    """The data set of the single-object experiments (localization, landmarks): ``shapes`` with one object."""
+    return "shapes", dict(image_size=cfg.image_size, single_object=True), NUM_CLASSES["shapes"]
+
+
 PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 60, 230), (40, 220, 220),
            (255, 150, 30), (250, 250, 250)]
 
@@ -56,7 +74,8 @@ def make_state(model, cfg, image_shape: Sequence[int]) -> TrainState:
     init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
     variables = jax.jit(lambda r: model.init(r, jnp.zeros((1, *image_shape), jnp.float32)))(init_rng)
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
-                                                  max(cfg.num_steps, cfg.warmup_steps + 1), end_value=0.01 * cfg.learning_rate)
+                                                  max(cfg.num_steps, cfg.warmup_steps + 1),
+                                                  end_value=0.01 * cfg.learning_rate)
     tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adamw(schedule, weight_decay=cfg.weight_decay))
     return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx, rng=state_rng,
                              batch_stats=variables.get("batch_stats", {}))

@@ -30,6 +30,8 @@ class Config(D.ShapesTrainConfig):
     warmup_steps: int = 50
 
 
+EVAL_KEYS = ("num_test", "measure_fps", "progress")
+
 TINY = dict(image_size=32, width=8, head_width=8, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
             num_test=8, log_every=2, checkpoint_every=2, progress=False,
             measure_fps=False)
@@ -40,10 +42,6 @@ def make_model(cfg: Config) -> landmarks.LandmarkNet:
     return landmarks.LandmarkNet(num_landmarks=NUM_LANDMARKS, backbone=backbone, width=cfg.head_width)
 
 
-def _dataset(cfg: Config):
-    return "shapes", dict(image_size=cfg.image_size, single_object=True), 6
-
-
 def _parts(cfg: Config):
     model = make_model(cfg)
     state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
@@ -51,7 +49,7 @@ def _parts(cfg: Config):
 
 
 def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = D.load_split(_dataset(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
+    ds = D.load_split(D.single_object_spec(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = D.variables_of(state)
     err, correct, correct05, valid, images, preds = [], [], [], [], [], []
     for batch in ds:
@@ -82,7 +80,7 @@ def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
 def train(cfg: Config, workdir: str) -> dict:
     """Train, then evaluate on the test split (NME, PCK@0.1, FPS) and write predictions.png."""
     model, state, evaluate_fn = _parts(cfg)
-    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.load_split(D.single_object_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
     return D.train_and_evaluate(NAME, cfg, workdir, state, D.make_loss_fn(model, landmarks.loss_fn), train_data,
                                 evaluate_fn)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -26,12 +27,14 @@ NAME = "localization_shapes"
 @dataclasses.dataclass
 class Config(D.ShapesTrainConfig):
     hidden: int = 128
-    box_loss: str = "giou"            # 'giou' or 'smooth_l1'
+    box_loss: Literal["giou", "smooth_l1"] = "giou"
     box_weight: float = 2.0
     num_steps: int = 800
     warmup_steps: int = 50
     flip: bool = True
 
+
+EVAL_KEYS = ("num_test", "measure_fps", "progress")
 
 TINY = dict(image_size=32, width=8, hidden=16, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
             num_test=8, log_every=2, checkpoint_every=2, progress=False,
@@ -43,10 +46,6 @@ def make_model(cfg: Config) -> localization.Localizer:
                                   hidden=cfg.hidden)
 
 
-def _dataset(cfg: Config):
-    return "shapes", dict(image_size=cfg.image_size, single_object=True), 6
-
-
 def _parts(cfg: Config):
     model = make_model(cfg)
     state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
@@ -54,7 +53,7 @@ def _parts(cfg: Config):
 
 
 def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = D.load_split(_dataset(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
+    ds = D.load_split(D.single_object_spec(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = D.variables_of(state)
     res = D.run_predict(predict, variables, ds)
     batch = {"boxes": jnp.asarray(res["gt_boxes"]), "labels": jnp.asarray(res["gt_labels"]),
@@ -78,7 +77,7 @@ def train(cfg: Config, workdir: str) -> dict:
     model, state, evaluate_fn = _parts(cfg)
     head = functools.partial(localization.loss_fn, box_loss=cfg.box_loss, box_weight=cfg.box_weight)
     loss = D.with_augmentation(D.make_loss_fn(model, head), D.hflip if cfg.flip else None)
-    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.load_split(D.single_object_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 

@@ -3,7 +3,8 @@
 For every data set ('ring': 8 modes, 'grid': 25 modes, from ``jaxvision.data``'s ``mixture``) and every loss
 (minimax, non_saturating, least_squares, hinge), an MLP GAN is trained with ``seeds`` seeds at once (the seeds are
 vmapped, the steps scanned, so each (data, loss) pair compiles once). Then 2,500 samples per seed are scored with
-``jaxvision.metrics.mode_collapse``: modes captured, % high-quality samples (within 3 sigma of their nearest mode)
+``jaxvision.metrics.generative.mode_collapse``: modes captured, % high-quality samples (within 3 sigma of their
+nearest mode)
 and the reverse KL of the mode assignments; the table reports mean ± std across seeds.
 
 Also the diminished-gradient demonstration: the generator is frozen at its initialization and the discriminator
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +30,7 @@ from flax import struct
 
 from jaxvision import data
 from jaxvision.data import mixture
-from jaxvision.metrics.mode_collapse import NUM_SAMPLES, mode_collapse_stats
+from jaxvision.metrics.generative.mode_collapse import NUM_SAMPLES, mode_collapse_stats
 from jaxvision.models.gan.mlp_gan import MLPDiscriminator, MLPGenerator
 from jaxvision.train import CheckpointManager, MetricsWriter
 from jaxvision.train.gan import LOSSES, GANState, discriminator_loss, generator_loss, latent_noise, make_gan_step
@@ -38,8 +40,8 @@ NAME = "mode_collapse"
 
 @dataclasses.dataclass
 class Config:
-    kinds: tuple[str, ...] = ("ring", "grid")
-    losses: tuple[str, ...] = LOSSES
+    kinds: tuple[Literal["ring", "grid"], ...] = ("ring", "grid")
+    losses: tuple[Literal[LOSSES], ...] = LOSSES
     seeds: int = 5
     num_steps: int = 5000
     batch_size: int = 256
@@ -53,6 +55,7 @@ class Config:
     grad_demo_steps: int = 300        # D-only steps of the diminished-gradient demonstration (0: skip)
 
 
+EVAL_KEYS = ("num_samples",)
 TINY = dict(kinds=("ring",), losses=("minimax", "hinge"), seeds=2, num_steps=20, batch_size=32,
             g_hidden=(16, 16), d_hidden=(16,), chunk=10, num_samples=200, grad_demo_steps=10)
 
@@ -224,7 +227,8 @@ def _table(results: dict) -> str:
     lines = ["| data | loss | modes captured | high quality (%) | reverse KL |", "|---|---|---:|---:|---:|"]
     for (kind, loss), r in results.items():
         lines.append(f"| {kind} ({r['num_modes']} modes) | {loss} | {r['modes_captured']:.1f} ± "
-                     f"{r['modes_captured_std']:.1f} | {100 * r['high_quality']:.1f} ± {100 * r['high_quality_std']:.1f}"
+                     f"{r['modes_captured_std']:.1f} | {100 * r['high_quality']:.1f} ± "
+                     f"{100 * r['high_quality_std']:.1f}"
                      f" | {r['reverse_kl']:.3f} ± {r['reverse_kl_std']:.3f} |")
     return "\n".join(lines)
 

@@ -7,13 +7,14 @@ horizontal flips; evaluated on the held-out test split with torchvision's postpr
 NMS 0.45, 200 detections): VOC mAP@0.5, COCO AP, FPS of the full jitted predict. Writes ``metrics.jsonl``,
 checkpoints and ``predictions.png``.
 
-``preset='ssd300_voc'`` selects the paper's SSD300 (VGG16, 8732 default boxes) for ``voc/2007`` on an
-accelerator (ImageNet VGG16 weights can be loaded with ``jaxvision.models.backbones.torchvision_weights``).
+``--set preset=ssd300_voc`` (``PRESETS``) selects the paper's SSD300 (VGG16, 8732 default boxes) for ``voc/2007`` on
+an accelerator (ImageNet VGG16 weights can be loaded with ``jaxvision.models.backbones.torchvision_weights``).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Literal
 
 from experiments import _detection as D
 from jaxvision.models.backbones.resnet import ResNetSmall
@@ -24,7 +25,9 @@ NAME = "ssd_shapes"
 
 @dataclasses.dataclass
 class Config(D.ShapesTrainConfig):
-    preset: str = "shapes"            # 'shapes' (CPU, embedded data) or 'ssd300_voc' (paper size, voc/2007)
+    model: Literal["small", "ssd300"] = "small"   # CPU-sized ResNet SSD, or the paper's SSD300-VGG16 (300 px)
+    dataset: D.DetectionDataset = "shapes"
+    max_boxes: int = 8                # ground-truth boxes per image (padded)
     extra_width: int = 64
     scales: tuple[float, ...] = (0.12, 0.22, 0.4, 0.6, 0.8)
     num_steps: int = 8000
@@ -35,39 +38,40 @@ class Config(D.ShapesTrainConfig):
     max_detections: int = 200
 
 
+PRESETS = {
+    "ssd300_voc": dict(model="ssd300", dataset="voc/2007", image_size=300, max_boxes=42),  # the paper, accelerator
+}
+EVAL_KEYS = ("num_test", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress")
+
 TINY = dict(image_size=32, width=8, extra_width=16, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
             num_test=8, log_every=2, checkpoint_every=2, max_detections=20, progress=False,
             measure_fps=False)
 
 
-def _dataset(cfg: Config):
-    if cfg.preset == "ssd300_voc":
-        return "voc/2007", dict(image_size=300, max_boxes=42), 20
-    return "shapes", dict(image_size=cfg.image_size, max_boxes=8), 6
-
-
 def make_model(cfg: Config) -> ssd.SSD:
-    if cfg.preset == "ssd300_voc":
-        return ssd.SSD300(num_classes=20)
+    num_classes = D.NUM_CLASSES[cfg.dataset]
+    if cfg.model == "ssd300":
+        if cfg.image_size != 300:
+            raise ValueError(f"image_size: model 'ssd300' expects 300, got {cfg.image_size}")
+        return ssd.SSD300(num_classes=num_classes)
     base = functools.partial(ResNetSmall, width=cfg.width)
     backbone = functools.partial(ssd.SSDLiteBackbone, base=base, taps=3, extras=(cfg.extra_width,))
-    return ssd.SSD(num_classes=6, backbone=backbone, aspect_ratios=((2,), (2, 3), (2, 3), (2,)),
+    return ssd.SSD(num_classes=num_classes, backbone=backbone, aspect_ratios=((2,), (2, 3), (2, 3), (2,)),
                    scales=tuple(cfg.scales))
 
 
 def _parts(cfg: Config):
     model = make_model(cfg)
-    size = 300 if cfg.preset == "ssd300_voc" else cfg.image_size
-    state = D.make_state(model, cfg, (size, size, 3))
+    state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
     predict = ssd.predict_fn(model, cfg.score_threshold, cfg.iou_threshold, cfg.max_detections)
-    return model, state, functools.partial(D.evaluate_detector, cfg, predict, _dataset(cfg))
+    return model, state, functools.partial(D.evaluate_detector, cfg, predict, D.dataset_spec(cfg))
 
 
 def train(cfg: Config, workdir: str) -> dict:
     """Train, then evaluate on the test split (mAP@0.5, COCO AP, FPS) and write predictions.png."""
     model, state, evaluate_fn = _parts(cfg)
     loss = D.with_augmentation(D.make_loss_fn(model, ssd.loss_fn), D.hflip if cfg.flip else None)
-    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.load_split(D.dataset_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 

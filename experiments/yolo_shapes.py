@@ -6,13 +6,14 @@ horizontal flips. Evaluated on the held-out test split: VOC mAP@0.5 (``evaluate_
 (``DetectionEvaluator``, pycocotools semantics) and FPS of the full jitted predict (``measure_fps``). Writes
 ``metrics.jsonl``, checkpoints and ``predictions.png``.
 
-``preset='voc448'`` selects the paper's setup for ``voc/2007`` on an accelerator: 448 x 448 input, S = 7,
-B = 2, C = 20, FC head, ResNet-50 backbone.
+``--set preset=voc448`` (``PRESETS``) selects the paper's setup for ``voc/2007`` on an accelerator: 448 x 448
+input, S = 7, B = 2, C = 20, FC head, ResNet-50 backbone.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Literal
 
 from experiments import _detection as D
 from jaxvision.models.backbones.resnet import ResNetSmall
@@ -23,7 +24,9 @@ NAME = "yolo_shapes"
 
 @dataclasses.dataclass
 class Config(D.ShapesTrainConfig):
-    preset: str = "shapes"            # 'shapes' (CPU, embedded data) or 'voc448' (paper size, voc/2007)
+    model: Literal["small", "yolo448"] = "small"  # CPU-sized ResNet YOLO with a conv head, or the paper's (FC head)
+    dataset: D.DetectionDataset = "shapes"
+    max_boxes: int = 8                # ground-truth boxes per image (padded)
     grid_size: int = 8
     boxes_per_cell: int = 2
     head_width: int = 64
@@ -37,31 +40,33 @@ class Config(D.ShapesTrainConfig):
     max_detections: int = 100
 
 
+PRESETS = {
+    "voc448": dict(model="yolo448", dataset="voc/2007", image_size=448, max_boxes=42, grid_size=7,
+                   boxes_per_cell=2),  # the paper, accelerator
+}
+EVAL_KEYS = ("num_test", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress")
+
 TINY = dict(image_size=32, grid_size=4, width=8, head_width=16, batch_size=8, num_steps=4, warmup_steps=1,
             num_train=16, num_test=8, log_every=2, checkpoint_every=2, max_detections=10, progress=False,
             measure_fps=False)
 
 
-def _dataset(cfg: Config):
-    if cfg.preset == "voc448":
-        return "voc/2007", dict(image_size=448, max_boxes=42), 20
-    return "shapes", dict(image_size=cfg.image_size, max_boxes=8), 6
-
-
 def make_model(cfg: Config) -> yolo.YOLOv1:
-    if cfg.preset == "voc448":
-        return yolo.YOLO448(num_classes=20)
+    num_classes = D.NUM_CLASSES[cfg.dataset]
+    if cfg.model == "yolo448":
+        if cfg.image_size != 448:
+            raise ValueError(f"image_size: model 'yolo448' expects 448, got {cfg.image_size}")
+        return yolo.YOLO448(num_classes=num_classes, grid_size=cfg.grid_size, boxes_per_cell=cfg.boxes_per_cell)
     backbone = functools.partial(ResNetSmall, stage_sizes=(1, 1, 1), width=cfg.width)
-    return yolo.YOLOv1(num_classes=6, grid_size=cfg.grid_size, boxes_per_cell=cfg.boxes_per_cell, backbone=backbone,
-                       head="conv", head_width=cfg.head_width)
+    return yolo.YOLOv1(num_classes=num_classes, grid_size=cfg.grid_size, boxes_per_cell=cfg.boxes_per_cell,
+                       backbone=backbone, head="conv", head_width=cfg.head_width)
 
 
 def _parts(cfg: Config):
     model = make_model(cfg)
-    size = 448 if cfg.preset == "voc448" else cfg.image_size
-    state = D.make_state(model, cfg, (size, size, 3))
+    state = D.make_state(model, cfg, (cfg.image_size, cfg.image_size, 3))
     predict = yolo.predict_fn(model, cfg.score_threshold, cfg.iou_threshold, cfg.max_detections)
-    return model, state, functools.partial(D.evaluate_detector, cfg, predict, _dataset(cfg))
+    return model, state, functools.partial(D.evaluate_detector, cfg, predict, D.dataset_spec(cfg))
 
 
 def train(cfg: Config, workdir: str) -> dict:
@@ -70,7 +75,7 @@ def train(cfg: Config, workdir: str) -> dict:
     loss = D.make_loss_fn(model, functools.partial(yolo.loss_fn, boxes_per_cell=cfg.boxes_per_cell,
                                                    lambda_coord=cfg.lambda_coord, lambda_noobj=cfg.lambda_noobj))
     loss = D.with_augmentation(loss, D.hflip if cfg.flip else None)
-    train_data = D.load_split(_dataset(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.load_split(D.dataset_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 

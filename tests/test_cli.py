@@ -1,13 +1,21 @@
-"""The jaxvision command: list/train/eval and its bad-input errors (nothing overwritten)."""
+"""The jaxvision command: list/train/eval/fid end to end, and its bad-input errors (nothing overwritten)."""
 import dataclasses
+import importlib.util
+import json
 import os
+import pathlib
+import shutil
+import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 import experiments
-from jaxvision.cli import main
+from experiments._cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _fake_experiment():
@@ -25,6 +33,7 @@ def _fake_experiment():
         learning_rate: float = 0.1
         widths: tuple[int, ...] = (4,)
         data_parallel: bool = False
+        eval_batches: int = 1
 
     def make_state(cfg):
         params = {"w": jnp.zeros((2, 25)), "b": jnp.zeros(25)}
@@ -45,10 +54,12 @@ def _fake_experiment():
     def evaluate(cfg, workdir):
         with CheckpointManager(workdir, "fake_exp", cfg) as m:
             state = m.restore(make_state(cfg))
-        return {"test_accuracy": 0.5, "step": int(state.step)}
+        return {"test_accuracy": 0.5, "step": int(state.step), "widths": list(cfg.widths),
+                "eval_batches": cfg.eval_batches}
 
     mod = types.ModuleType("experiments.fake_exp", "fake_exp: a cheap stand-in experiment for CLI tests")
     mod.Config, mod.TINY, mod.train, mod.evaluate = Config, {"num_steps": 2}, train, evaluate
+    mod.EVAL_KEYS = ("eval_batches",)
     return mod
 
 
@@ -57,6 +68,11 @@ def fake_experiment(monkeypatch):
     monkeypatch.setitem(sys.modules, "experiments.fake_exp", _fake_experiment())
     real = experiments._candidates
     monkeypatch.setattr(experiments, "_candidates", lambda: sorted(real() + ["fake_exp"]))
+
+
+def _result(stdout: str) -> dict:
+    """The JSON result the command prints last (progress lines may come first)."""
+    return json.loads(stdout[stdout.rfind("\n{") + 1:] if not stdout.startswith("{") else stdout)
 
 
 def _files(d):
@@ -80,7 +96,16 @@ def test_list(capsys):
     (["train", "fake_exp", "--set", "widths=(4,1.5)"], "widths"),
     (["train", "fake_exp", "--set", "num_steps"], "key=value"),
     (["eval", "fake_exp", "--workdir", "does/not/exist"], "no such directory"),
-    (["train", "digits_classifier", "--set", "size=abc"], "expected int"),
+    (["train", "digits_classifier", "--set", "size=abc"], "expected one of 8, 16, 32, got 'abc'"),
+    (["train", "digits_classifier", "--set", "size=12"], "expected one of 8, 16, 32, got 12"),
+    (["train", "ssd_shapes", "--set", "preset=ssd300-voc"],
+     "--set preset=ssd300-voc: unknown preset for experiment 'ssd_shapes'; valid: ssd300_voc"),
+    (["train", "yolo_shapes", "--set", "model=yolo9000"], "expected one of 'small', 'yolo448', got 'yolo9000'"),
+    (["train", "digits_classifier", "--set", "preset=fast"], "valid: (this experiment has none)"),
+    (["train", "localization_shapes", "--set", "box_loss=iou"], "expected one of 'giou', 'smooth_l1', got 'iou'"),
+    (["train", "dcgan_digits", "--set", "upsampling=bilinear"], "'transposed', 'nearest', 'bed_of_nails'"),
+    (["train", "mode_collapse", "--set", "kinds=ring,square"], "kinds=ring,square: expected elements of type one of"),
+    (["eval", "fake_exp", "--workdir", "."], "no checkpoint of fake_exp"),
 ])
 def test_bad_input_exits_nonzero_and_writes_nothing(tmp_path, capsys, argv, message):
     workdir = tmp_path / "w"
@@ -93,11 +118,23 @@ def test_bad_input_exits_nonzero_and_writes_nothing(tmp_path, capsys, argv, mess
 
 def test_train_eval_and_refusals(tmp_path, capsys):
     workdir = str(tmp_path / "run")
-    assert main(["train", "fake_exp", "--tiny", "--workdir", workdir, "--set", "num_steps=4"]) == 0
+    argv = ["train", "fake_exp", "--tiny", "--workdir", workdir, "--set", "num_steps=4", "--set", "widths=(8,)"]
+    assert main(argv) == 0
     assert '"test_accuracy"' in capsys.readouterr().out
     assert os.path.exists(os.path.join(workdir, "metrics.jsonl"))
+    # eval rebuilds the model from the config stored in the checkpoint, not from the command-line defaults
     assert main(["eval", "fake_exp", "--workdir", workdir]) == 0
-    assert '"step": 4' in capsys.readouterr().out
+    out = _result(capsys.readouterr().out)
+    assert out["step"] == 4 and out["widths"] == [8] and out["eval_batches"] == 1
+    assert main(["eval", "fake_exp", "--workdir", workdir, "--set", "eval_batches=3"]) == 0
+    assert _result(capsys.readouterr().out)["eval_batches"] == 3
+    # keys that define the model or its training are not eval-time keys
+    assert main(["eval", "fake_exp", "--workdir", workdir, "--set", "widths=(4,)"]) == 2
+    assert "--set widths: not an eval-time key of 'fake_exp'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # no --tiny for eval: argparse exits 2
+        main(["eval", "fake_exp", "--workdir", workdir, "--tiny"])
+    assert e.value.code == 2
+    capsys.readouterr()
     before = {f: os.path.getmtime(os.path.join(workdir, f)) for f in _files(workdir)}
 
     # a workdir holding another experiment's checkpoint is refused
@@ -126,3 +163,97 @@ def test_list_reports_a_broken_experiment_without_hiding_others(monkeypatch, cap
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "broken_exp_zz" in out and "cannot be imported" in out and "fake_exp" in out
+
+
+def test_presets_and_tiny_configs_are_valid():
+    """Every experiment's TINY and PRESETS values pass the same type and choice checks as --set."""
+    for name in experiments.names():
+        module = experiments.get(name)
+        experiments.make_config(module, tiny=True)
+        for preset in getattr(module, "PRESETS", {}):
+            cfg = experiments.make_config(module, {"preset": preset})
+            assert all(getattr(cfg, k) == v for k, v in module.PRESETS[preset].items())
+        assert set(getattr(module, "EVAL_KEYS", ())) <= {f.name for f in dataclasses.fields(module.Config)}
+
+
+def _cli(*args, env=None):
+    """The installed console script if there is one, else the same entry point through python."""
+    exe = shutil.which("jaxvision")
+    cmd = [exe, *args] if exe else [sys.executable, "-c", "import sys; from experiments._cli import main; "
+                                    "sys.exit(main())", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def _random_inception_npz(path):
+    """Random FID Inception weights in the converted .npz format (PyTorch names), as the inception test builds."""
+    fix = ROOT / "tests" / "metrics" / "fixtures"
+    spec = importlib.util.spec_from_file_location("make_inception_fixture", fix / "make_inception_fixture.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with np.load(fix / "inception_random.npz") as f:
+        names_shapes = [(n, tuple(s)) for n, s in json.loads(str(f["names_shapes"]))]
+        seed = int(f["seed"])
+    np.savez(path, **mod.random_state_dict(names_shapes, seed))
+    return path
+
+
+def _image_folder(path, seed, n=3, size=20):
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path / f"{i}.png")
+    return path
+
+
+def test_every_subcommand_end_to_end(tmp_path, capsys, monkeypatch):
+    """list, train, eval and fid as a user runs them: the console script, a real experiment, random Inception
+    weights (--no-check-hash) and the missing-weights error."""
+    listed = _cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "ssd_shapes" in listed.stdout and "presets: ssd300_voc" in listed.stdout
+
+    workdir = str(tmp_path / "digits")
+    assert main(["train", "digits_classifier", "--tiny", "--workdir", workdir]) == 0
+    trained = _result(capsys.readouterr().out)
+    assert main(["eval", "digits_classifier", "--workdir", workdir]) == 0
+    assert _result(capsys.readouterr().out)["test_accuracy"] == trained["test_accuracy"]
+
+    a, b = _image_folder(tmp_path / "a", 0), _image_folder(tmp_path / "b", 1)
+    weights = str(_random_inception_npz(tmp_path / "random_inception.npz"))
+    assert main(["fid", str(a), str(b), "--weights", weights, "--no-check-hash", "--batch-size", "3"]) == 0
+    out = capsys.readouterr().out
+    value = float(out.split()[1])
+    assert out.startswith("FID: ") and np.isfinite(value) and value > 0
+    stats = str(tmp_path / "a.npz")
+    assert main(["fid", "--save-stats", str(a), stats, "--weights", weights, "--no-check-hash"]) == 0
+    capsys.readouterr()
+    assert main(["fid", stats, str(b), "--weights", weights, "--no-check-hash"]) == 0
+    assert float(capsys.readouterr().out.split()[1]) == pytest.approx(value, rel=1e-6)
+
+    # no weights anywhere: exit 2 and one line naming the file to download
+    env = {k: v for k, v in os.environ.items() if k not in ("JAXVISION_FID_WEIGHTS", "TORCH_HOME")}
+    env["HOME"] = str(tmp_path)
+    missing = _cli("fid", str(a), str(b), env=env)
+    assert missing.returncode == 2, missing.stderr
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxvision fid: error: FID Inception weights not found")
+    url = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+    assert url in lines[0]
+
+
+def test_eval_finds_the_config_of_a_workdir_holding_several_runs(tmp_path, capsys):
+    """mode_collapse keeps one checkpoint directory per run (<workdir>/<run>/checkpoints): eval reads their config,
+    which must agree."""
+    for run, widths in (("ring_minimax", "(8,)"), ("ring_hinge", "(8,)")):
+        assert main(["train", "fake_exp", "--tiny", "--workdir", str(tmp_path / run), "--set", f"widths={widths}"]) == 0
+    capsys.readouterr()
+    import experiments as ex
+
+    cfg = ex.stored_config(ex.get("fake_exp"), str(tmp_path))
+    assert cfg.widths == (8,)
+    assert main(["train", "fake_exp", "--tiny", "--workdir", str(tmp_path / "grid_hinge"), "--set", "widths=(4,)"]) == 0
+    capsys.readouterr()
+    with pytest.raises(Exception, match="hold different or no configs"):
+        ex.stored_config(ex.get("fake_exp"), str(tmp_path))

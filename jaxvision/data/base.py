@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+
 def _rng(seed: int, *path: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(p) for p in path]]))
 

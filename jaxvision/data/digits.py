@@ -18,7 +18,7 @@ SPLITS = ("train", "test", "all")
 NUM_TEST = 360
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _split_indices() -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
@@ -33,7 +33,7 @@ def _split_indices() -> dict[str, np.ndarray]:
     return {"train": train, "test": test, "all": np.arange(len(labels))}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def arrays(split: str = "train", size: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """All images and labels of a split.
 

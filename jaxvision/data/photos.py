@@ -20,7 +20,7 @@ TEST_IMAGES = ("coffee", "rocket")
 SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(name: str, downscale: int = 1) -> np.ndarray:
     """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only)."""
     import skimage.data
@@ -41,7 +41,9 @@ def images(split: str, downscale: int = 1) -> list[np.ndarray]:
 
 
 def random_crops(rngs, pool: list[np.ndarray], n: int, size: int, flip: bool = False) -> np.ndarray:
-    """``n`` random ``size`` x ``size`` crops, each from a uniformly chosen photo of ``pool``: float32 [n, size, size, 3].
+    """``n`` random ``size`` x ``size`` crops, each from a uniformly chosen photo of ``pool``.
+
+    Returns float32 [n, size, size, 3].
 
     ``rngs`` is one numpy Generator for all crops, or a sequence of one Generator per crop.
     """

@@ -5,8 +5,9 @@ star) in eight jittered colours and a range of sizes, over a random colour gradi
 scikit-image photo with ``backgrounds=True``), with clutter (thin random lines and dots) and pixel noise. Objects are
 drawn in order, so later ones partially occlude earlier ones; a placement is rejected if it would hide more than half
 of an earlier object. Image ``k`` of a split comes from ``numpy.random.default_rng([data_seed, split_code, k])``
-with split codes train=1, val=2, test=3, so the three splits are disjoint random streams (``seed`` only shuffles); ``backgrounds`` of train use the
-training photos, those of val/test the test photos (``jaxvision.data.photos``).
+with split codes train=1, val=2, test=3, so the three splits are disjoint random streams (``seed`` only
+shuffles); ``backgrounds`` of train use the training photos, those of val/test the test photos
+(``jaxvision.data.photos``).
 
 Targets, per object (padded to ``max_boxes`` with ``mask=False``, label -1):
 - ``boxes``: the full (amodal) extent of the shape, xyxy in continuous pixel coordinates.

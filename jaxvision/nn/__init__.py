@@ -1,4 +1,4 @@
 """jaxvision.nn"""
-from jaxvision.nn.inception import FIDInceptionV3  # metrics-gan
 from jaxvision.nn.conv import Conv
 from jaxvision.nn.conv_transpose import ConvTranspose
+from jaxvision.nn.inception import FIDInceptionV3  # metrics-gan

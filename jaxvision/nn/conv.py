@@ -2,7 +2,8 @@
 gradient runs on XLA:CPU's fast stride-1 path instead of a zero-dilated convolution)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp

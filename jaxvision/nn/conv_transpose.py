@@ -2,14 +2,15 @@
 sub-pixel :func:`jaxvision.ops.conv_transpose` (its gradients run on XLA:CPU's fast stride-1 conv path)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
 from jaxvision.nn.conv import conv_params
-from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.transposed_conv import conv_transpose
 
 Initializer = Callable[..., Any]
 

@@ -5,7 +5,7 @@ torchvision's InceptionV3 in four places: 1008 output classes; the average pools
 blocks exclude the zero padding from the count (``count_include_pad=False``); and the last E block
 (``Mixed_7c``) pools its fourth branch with a *max* pool. Module names follow the PyTorch state dict
 (``Mixed_5b.branch1x1.conv``, ``...bn``, ``fc``) so weight conversion is a name-for-name mapping
-(:mod:`jaxvision.metrics.inception_weights`).
+(:mod:`jaxvision.metrics.generative.inception_weights`).
 
 Input: images NHWC float32 in [0, 1] of any size; they are resized bilinearly to 299 x 299 with
 ``align_corners=False`` semantics (PyTorch's ``F.interpolate``) and mapped to [-1, 1], as pytorch-fid does.

@@ -1,7 +1,12 @@
-"""Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, losses."""
+"""Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, convolutions,
+losses (detection terms and the GAN objectives)."""
+from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
-from jaxvision.ops.iou import box_iou
+from jaxvision.ops.coding import BoxCoder
+from jaxvision.ops.conv import conv2d
+from jaxvision.ops.gan_losses import discriminator_loss, generator_loss
 from jaxvision.ops.iou import (
+    box_iou,
     complete_box_iou,
     complete_box_iou_loss,
     distance_box_iou,
@@ -9,12 +14,10 @@ from jaxvision.ops.iou import (
     generalized_box_iou,
     generalized_box_iou_loss,
 )
-from jaxvision.ops.suppression import batched_nms, nms, soft_nms
-from jaxvision.ops.conv_transpose import conv_transpose
-from jaxvision.ops.conv import conv2d
-from jaxvision.ops.roi import roi_align, roi_pool
-from jaxvision.ops.upsample import bed_of_nails_unpool, max_pool_with_argmax, max_unpool, nearest_unpool
-from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid
-from jaxvision.ops.coding import BoxCoder
-from jaxvision.ops.matching import balanced_sample, hard_negative_mask, match_boxes, ssd_match
 from jaxvision.ops.losses import sigmoid_focal_loss, smooth_l1, softmax_cross_entropy
+from jaxvision.ops.matching import balanced_sample, hard_negative_mask, match_boxes, ssd_match
+from jaxvision.ops.roi import roi_align, roi_pool
+from jaxvision.ops.selection import take_valid
+from jaxvision.ops.suppression import batched_nms, nms, soft_nms
+from jaxvision.ops.transposed_conv import conv_transpose
+from jaxvision.ops.upsample import bed_of_nails_unpool, max_pool_with_argmax, max_unpool, nearest_unpool

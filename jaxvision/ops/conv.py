@@ -19,7 +19,7 @@ import jax
 from jax import lax
 
 from jaxvision._checks import check_rank, pair, pair_nonneg
-from jaxvision.ops.conv_transpose import conv_transpose
+from jaxvision.ops.transposed_conv import conv_transpose
 
 _DN = ("NHWC", "HWIO", "NHWC")
 

@@ -12,7 +12,7 @@ Argmax convention (same as torch): ``argmax[n, i, j, c]`` is the flat index ``h 
 plane of channel ``c`` of image ``n`` of the *input*; ties and NaNs resolve to the first position in row-major
 window order, as torch's CPU kernel does.
 
-The learnable upsampling op, :func:`conv_transpose`, lives in ``jaxvision/ops/conv_transpose.py``.
+The learnable upsampling op, :func:`conv_transpose`, lives in ``jaxvision/ops/transposed_conv.py``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxvision._checks import check_rank, pair
-from jaxvision.ops.conv_transpose import conv_transpose  # noqa: F401  (re-export: the fourth upsampling op)
+from jaxvision.ops.transposed_conv import conv_transpose  # noqa: F401  (re-export: the fourth upsampling op)
 
 _NHWC = "[N, H, W, C]"
 
@@ -88,7 +88,8 @@ def max_pool_with_argmax(x, window, strides=None):
     cols = jnp.arange(ow, dtype=jnp.int32)[None, :] * sw  # [1, ow]
     for di in range(kh):
         for dj in range(kw):
-            views.append(lax.slice(x, (0, di, dj, 0), (n, di + (oh - 1) * sh + 1, dj + (ow - 1) * sw + 1, c), (1, sh, sw, 1)))
+            end = (n, di + (oh - 1) * sh + 1, dj + (ow - 1) * sw + 1, c)
+            views.append(lax.slice(x, (0, di, dj, 0), end, (1, sh, sw, 1)))
             flat_pos.append((rows + di) * w + (cols + dj))  # [oh, ow]
     stacked = jnp.stack(views, axis=-1)  # [N, oh, ow, C, kh*kw]
     which = jnp.argmax(stacked, axis=-1)  # first max (NaN counts as max), like torch

@@ -21,7 +21,7 @@ import numpy as np
 
 from jaxvision.train import parallel
 from jaxvision.train.checkpoint import CheckpointError, CheckpointManager
-from jaxvision.train.metrics import MetricsWriter
+from jaxvision.train.log_writer import MetricsWriter
 
 
 class NonFiniteLossError(FloatingPointError):

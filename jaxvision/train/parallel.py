@@ -22,7 +22,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxvision.train.state import make_eval_step, make_train_step
+from jaxvision.train.state import is_typed_key, make_eval_step, make_train_step
 
 AXIS = "batch"
 
@@ -39,6 +39,8 @@ def replicate(tree, devices=None):
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("d"))
 
     def put(x):
+        if is_typed_key(x):  # typed PRNG keys: replicate the key data, then re-wrap
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
         x = np.asarray(x)
         return jax.device_put(np.broadcast_to(x, (len(devices),) + x.shape), sharding)
 

@@ -22,6 +22,23 @@ import jax
 import jax.numpy as jnp
 import optax
 
+
+def is_typed_key(x) -> bool:
+    """True for a typed PRNG key array (``jax.random.key``), False for raw uint32 keys and other arrays."""
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def check_key(name: str, key) -> jax.Array:
+    """``key`` as a PRNG key: a typed key is kept, a raw one becomes uint32 [..., 2]; ValueError otherwise."""
+    if is_typed_key(key):
+        return key
+    arr = jnp.asarray(key)
+    if arr.shape[-1:] != (2,) or not (jnp.issubdtype(arr.dtype, jnp.integer)):
+        raise ValueError(f"{name}: expected a PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
+                         f"{arr.dtype} {arr.shape}")
+    return arr.astype(jnp.uint32)
+
+
 LossFn = Callable[[Any, Any, dict, jax.Array], tuple[jax.Array, tuple[Any, dict]]]
 
 
@@ -33,8 +50,8 @@ class TrainState(flax.struct.PyTreeNode):
       params: the model parameters (pytree).
       batch_stats: BatchNorm running statistics (pytree, ``{}`` when the model has none).
       opt_state: the optax optimizer state.
-      rng: uint32 [2] PRNG key; the key of step ``s`` is ``fold_in(rng, s)``, so steps are reproducible and
-        resumable without storing per-step keys.
+      rng: PRNG key, a typed key (``jax.random.key``) or a raw uint32 [2] one (``jax.random.PRNGKey``); the key
+        of step ``s`` is ``fold_in(rng, s)``, so steps are reproducible and resumable without storing per-step keys.
       apply_fn: the model's apply function (static).
       tx: the optax gradient transformation (static).
     """
@@ -49,12 +66,13 @@ class TrainState(flax.struct.PyTreeNode):
 
     @classmethod
     def create(cls, *, apply_fn: Callable, params, tx: optax.GradientTransformation, rng: jax.Array,
-               batch_stats=None) -> "TrainState":
-        """A fresh state at step 0; ``rng`` is a uint32 [2] key (``jax.random.PRNGKey``)."""
+               batch_stats=None) -> TrainState:
+        """A fresh state at step 0; ``rng`` is a typed key (``jax.random.key``) or a raw uint32 [2] one
+        (``jax.random.PRNGKey``), kept as given."""
         return cls(step=jnp.zeros((), jnp.int32), params=params, batch_stats={} if batch_stats is None else batch_stats,
-                   opt_state=tx.init(params), rng=jnp.asarray(rng, jnp.uint32), apply_fn=apply_fn, tx=tx)
+                   opt_state=tx.init(params), rng=check_key("rng", rng), apply_fn=apply_fn, tx=tx)
 
-    def apply_gradients(self, grads, batch_stats=None) -> "TrainState":
+    def apply_gradients(self, grads, batch_stats=None) -> TrainState:
         """One optimizer update; ``batch_stats`` replaces the running statistics if given."""
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
         return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates), opt_state=opt_state,
@@ -63,15 +81,6 @@ class TrainState(flax.struct.PyTreeNode):
     def step_rng(self) -> jax.Array:
         """The PRNG key of the current step (same on every device; fold in the device index for per-device noise)."""
         return jax.random.fold_in(self.rng, self.step)
-
-    def arrays(self) -> dict:
-        """The array fields as a plain dict (what a checkpoint stores)."""
-        return {"step": self.step, "params": self.params, "batch_stats": self.batch_stats,
-                "opt_state": self.opt_state, "rng": self.rng}
-
-    def with_arrays(self, arrays: dict) -> "TrainState":
-        """This state with its array fields replaced by ``arrays`` (inverse of ``arrays()``)."""
-        return self.replace(**arrays)
 
 
 # Compiler options for one-off functions such as parameter initialization: on CPU the default LLVM optimization of

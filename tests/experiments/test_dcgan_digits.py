@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import experiments
+from experiments import _dcgan
 from experiments import dcgan_digits as dd
 from jaxvision.train import NonFiniteLossError
 from jaxvision.train.checkpoint import CheckpointManager
@@ -50,9 +51,9 @@ def test_bad_images_raise_before_training(tmp_path):
     cfg = _cfg()
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"expected values in \[0, 1\]"):
-        dd.run(cfg, str(tmp_path), dd.NAME, _Data(rng.uniform(0, 255, (16, 16, 16, 1)).astype(np.float32)))
+        _dcgan.run(cfg, str(tmp_path), dd.NAME, _Data(rng.uniform(0, 255, (16, 16, 16, 1)).astype(np.float32)))
     with pytest.raises(ValueError, match="channel"):
-        dd.run(cfg, str(tmp_path), dd.NAME, _Data(rng.uniform(0, 1, (16, 16, 16, 3)).astype(np.float32)))
+        _dcgan.run(cfg, str(tmp_path), dd.NAME, _Data(rng.uniform(0, 1, (16, 16, 16, 3)).astype(np.float32)))
     assert not os.path.exists(tmp_path / "checkpoints")
 
 
@@ -61,11 +62,11 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     images = np.random.default_rng(0).uniform(0, 1, (16, 16, 16, 1)).astype(np.float32)
     data = _Data(images, nan_from=3)  # steps 1..3 fine, step 4 reads NaN images
     with pytest.raises(NonFiniteLossError, match="step 4") as err:
-        dd.fit(dd.make_state(cfg), dd.make_step(cfg), data, num_steps=cfg.num_steps, workdir=str(tmp_path),
+        _dcgan.fit(_dcgan.make_state(cfg), _dcgan.make_step(cfg), data, num_steps=cfg.num_steps, workdir=str(tmp_path),
                experiment=dd.NAME, checkpoint_every=2, log_every=1, progress=False)
     assert err.value.last_checkpoint == 2
     with CheckpointManager(str(tmp_path), dd.NAME) as ckpt:
         assert ckpt.latest_step() == 2
-        restored = ckpt.restore(dd.make_state(cfg))
+        restored = ckpt.restore(_dcgan.make_state(cfg))
     leaves = [np.asarray(x) for x in __import__("jax").tree_util.tree_leaves(restored)]
     assert all(np.all(np.isfinite(x)) for x in leaves if x.dtype.kind == "f")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import experiments
-from experiments import dcgan_digits as dd
+from experiments import _dcgan
 
 # native TFDS image shapes: the configs crop to a centre square and resize to cfg.size
 SHAPES = {"dcgan_mnist": (28, 28, 1), "dcgan_cifar10": (32, 32, 3), "dcgan_celeba": (218, 178, 3)}
@@ -47,7 +47,7 @@ def test_tiny_run_on_stand_in_data(name, tmp_path, monkeypatch):
 
     import jaxvision.metrics
 
-    monkeypatch.setattr(dd.data, "load", fake_load)
+    monkeypatch.setattr(_dcgan.data, "load", fake_load)
     monkeypatch.setattr(jaxvision.metrics, "fid", fake_fid)
     out = module.train(cfg, str(tmp_path))
     assert loaded[0] == (cfg.dataset, "train") and (cfg.dataset, "test") in loaded

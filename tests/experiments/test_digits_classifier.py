@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import experiments
-from experiments import digits_classifier as dc
+from experiments import _digits_classifier as dc
 
 
 def test_registry_finds_it():

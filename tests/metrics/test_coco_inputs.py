@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
-
 from coco_reference import assert_same, pycoco_eval
 from coco_synth import make_coco
+
 from jaxvision.metrics import evaluate_coco
 
 

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxvision.metrics.detection_matching import match_edges
+from jaxvision.metrics.detection.matching import match_edges
 
 THR = np.minimum(np.linspace(0.5, 0.95, 10), 1 - 1e-10)
 

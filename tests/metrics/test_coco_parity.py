@@ -1,11 +1,11 @@
 """evaluate_coco == pycocotools COCOeval (bbox): 12 stats, precision [T,R,K,A,M], recall [T,K,A,M] to 1e-6."""
 import numpy as np
 import pytest
+from coco_reference import assert_same, pycoco_eval
+from coco_synth import make_coco
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coco_reference import assert_same, pycoco_eval
-from coco_synth import make_coco
 from jaxvision.metrics import evaluate_coco
 
 

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from jaxvision.metrics import fid, frechet_distance, inception_score, kernel_inception_distance
-from jaxvision.metrics.feature_networks import feature_fn_from_flax
-from jaxvision.metrics.fid import compute_statistics, extract_features, main
-from jaxvision.metrics.stats import load_stats, save_stats
+from jaxvision.metrics.generative.feature_networks import feature_fn_from_flax
+from jaxvision.metrics.generative.fid_pipeline import compute_statistics, extract_features, main
+from jaxvision.metrics.generative.stats import load_stats, save_stats
 
 
 class TinyCNN(nn.Module):
@@ -108,7 +108,8 @@ def test_cli_with_stats_and_missing_weights(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("FID: ")
     x, y = load_stats(tmp_path / "x.npz"), load_stats(tmp_path / "y.npz")
-    np.testing.assert_allclose(float(out.split()[1]), float(frechet_distance(x[0], x[1], y[0], y[1], x64=True)), rtol=1e-9)
+    want = float(frechet_distance(x[0], x[1], y[0], y[1], x64=True))
+    np.testing.assert_allclose(float(out.split()[1]), want, rtol=1e-9)
     # a folder side needs the Inception weights: missing -> exit 2 and a message saying where to get them
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("JAXVISION_FID_WEIGHTS", raising=False)

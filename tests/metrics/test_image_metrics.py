@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from jaxvision.metrics.image import psnr, rgb_to_y, ssim
+from jaxvision.metrics.image.psnr_ssim import psnr, rgb_to_y, ssim
 
 
 def _pair(n=2, h=40, w=33, c=3, seed=0, scale=1.0):
@@ -54,7 +54,8 @@ def test_y_channel_and_crop_border_like_sr_papers():
     np.testing.assert_allclose(np.asarray(rgb_to_y(a, 255.0))[..., 0], ya, rtol=1e-5)
     ya, yb = ya[:, s:-s, s:-s], yb[:, s:-s, s:-s]
     got_p = np.asarray(psnr(a, b, 255.0, y_channel=True, crop_border=s))
-    want_p = [peak_signal_noise_ratio(x.astype(np.float64), y.astype(np.float64), data_range=255.0) for x, y in zip(yb, ya)]
+    want_p = [peak_signal_noise_ratio(x.astype(np.float64), y.astype(np.float64), data_range=255.0)
+              for x, y in zip(yb, ya)]
     np.testing.assert_allclose(got_p, want_p, rtol=1e-5)
     got_s = np.asarray(ssim(a, b, 255.0, y_channel=True, crop_border=s))
     want_s = [_sk_ssim(x[..., None], y[..., None], 255.0) for x, y in zip(ya, yb)]

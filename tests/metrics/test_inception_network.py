@@ -3,13 +3,16 @@ import importlib.util
 import json
 import pathlib
 
-import jax
 import numpy as np
 import pytest
 
-from jaxvision.metrics.feature_networks import load_fid_inception
-from jaxvision.metrics.inception_weights import (
-    FID_WEIGHTS_URL, convert_pth_to_npz, inception_template, read_state_dict, state_dict_to_variables,
+from jaxvision.metrics.generative.feature_networks import load_fid_inception
+from jaxvision.metrics.generative.inception_weights import (
+    FID_WEIGHTS_URL,
+    convert_pth_to_npz,
+    inception_template,
+    read_state_dict,
+    state_dict_to_variables,
 )
 
 FIX = pathlib.Path(__file__).parent / "fixtures"
@@ -31,7 +34,8 @@ def golden():
     sd = mod.random_state_dict(names_shapes, int(data["seed"]))
     images = mod.random_images(int(data["seed"]))
     # The NumPy streams must regenerate exactly what the fixture script fed to torch.
-    np.testing.assert_allclose(sd[names_shapes[0][0]].astype(np.float64).sum(), data["check_first_weight_sum"], rtol=1e-12)
+    first = sd[names_shapes[0][0]].astype(np.float64).sum()
+    np.testing.assert_allclose(first, data["check_first_weight_sum"], rtol=1e-12)
     np.testing.assert_allclose([im.astype(np.float64).sum() for im in images], data["check_image_sums"], rtol=1e-12)
     return sd, images, data
 

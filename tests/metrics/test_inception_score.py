@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jaxvision.metrics.inception_score import inception_score
+from jaxvision.metrics.generative.isc import inception_score
 
 
 def _reference_is(logits, splits):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jaxvision.metrics.kid import kernel_inception_distance
+from jaxvision.metrics.generative.kid import kernel_inception_distance
 
 
 def _reference_kid(f1, f2, subsets, subset_size, seed=2020):

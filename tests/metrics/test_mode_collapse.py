@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jaxvision.metrics.mode_collapse import mode_collapse_stats, nearest_modes
+from jaxvision.metrics.generative.mode_collapse import mode_collapse_stats, nearest_modes
 
 MODES = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
 SIGMA = 0.5

@@ -1,8 +1,8 @@
 """PR-curve PNGs for VOC and COCO results."""
 import numpy as np
 import pytest
-
 from coco_synth import make_coco
+
 from jaxvision.metrics import evaluate_coco, evaluate_voc, save_pr_curves
 
 pytest.importorskip("matplotlib")

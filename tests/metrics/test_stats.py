@@ -6,8 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision.metrics.stats import (
-    finalize_stats, init_stats, load_stats, merge_across_devices, merge_stats, save_stats, stats_from_features,
+from jaxvision.metrics.generative.stats import (
+    finalize_stats,
+    init_stats,
+    load_stats,
+    merge_across_devices,
+    merge_stats,
+    save_stats,
+    stats_from_features,
     update_stats,
 )
 

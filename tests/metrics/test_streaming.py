@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from coco_reference import assert_same, pycoco_eval
+
 from jaxvision.metrics import DetectionEvaluator, evaluate_voc, from_coco_results, to_coco_results
 
 

@@ -75,7 +75,7 @@ def test_decode_clamps_large_dw_dh(fx):
 
 
 def test_round_trip_and_identity(fx):
-    for weights, clip in CODERS.values():
+    for weights, _clip in CODERS.values():
         coder = BoxCoder(weights, 10.0)  # large clip so the round trip is exact for these boxes
         deltas = coder.encode(fx["anchors"], fx["boxes"])
         np.testing.assert_allclose(np.asarray(coder.decode(fx["anchors"], deltas)), fx["boxes"], rtol=1e-5, atol=1e-3)

@@ -36,7 +36,7 @@ def ref_conv_transpose(x, w, s, p, op):
 
 def ref_grads(x, w, g, s, p):
     """d/dx and d/dw of sum(out * g) from the scatter definition (out[s*i + t - p] gets x[i] @ w[t])."""
-    (n, h, wd, _), (kh, kw, _, _) = x.shape, w.shape
+    (_, h, wd, _), (kh, kw, _, _) = x.shape, w.shape
     gx, gw = np.zeros(x.shape), np.zeros(w.shape)
     for i in range(h):
         for j in range(wd):
@@ -104,7 +104,8 @@ def test_dcgan_shape_jit_vmap_bfloat16():
     w = rng.normal(size=(4, 4, 3, 2)).astype(np.float32)
     y = jax.jit(jax.vmap(lambda x: conv_transpose(x, w, 2, 1)))(x)
     assert y.shape == (3, 2, 8, 8, 2)  # (H - 1) * 2 - 2 + 4 = 2H
-    np.testing.assert_allclose(y[2], ref_conv_transpose(x[2].astype(np.float64), w, (2, 2), (1, 1), (0, 0)), rtol=1e-5, atol=1e-5)
+    want = ref_conv_transpose(x[2].astype(np.float64), w, (2, 2), (1, 1), (0, 0))
+    np.testing.assert_allclose(y[2], want, rtol=1e-5, atol=1e-5)
     yb = conv_transpose(jnp.asarray(x[0], jnp.bfloat16), jnp.asarray(w, jnp.bfloat16), 2, 1)
     assert yb.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(yb, np.float32), y[0], rtol=5e-2, atol=1e-1)

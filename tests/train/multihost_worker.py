@@ -1,6 +1,7 @@
 """One process of the 2-process CPU training test (see test_multihost.py).
 
-Usage: python multihost_worker.py WORKDIR NUM_STEPS OUT.npz   with JAXVISION_COORDINATOR / _NUM_PROCESSES / _PROCESS_ID set.
+Usage: python multihost_worker.py WORKDIR NUM_STEPS OUT.npz
+with JAXVISION_COORDINATOR / _NUM_PROCESSES / _PROCESS_ID set.
 """
 import sys
 

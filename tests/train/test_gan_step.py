@@ -6,9 +6,9 @@ import optax
 import pytest
 
 from jaxvision.models.gan.mlp_gan import MLPDiscriminator, MLPGenerator
+from jaxvision.ops.gan_losses import discriminator_loss, generator_loss
 from jaxvision.train import parallel
 from jaxvision.train.gan import GANState, latent_noise, make_gan_step, validate_real
-from jaxvision.train.gan_losses import discriminator_loss, generator_loss
 
 LATENT = (3,)
 

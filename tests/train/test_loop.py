@@ -6,7 +6,15 @@ import optax
 import pytest
 
 from jaxvision.data import load
-from jaxvision.train import CheckpointError, NonFiniteLossError, TrainState, fit, make_train_step, parallel, read_metrics
+from jaxvision.train import (
+    CheckpointError,
+    NonFiniteLossError,
+    TrainState,
+    fit,
+    make_train_step,
+    parallel,
+    read_metrics,
+)
 
 
 def _problem(lr=0.05, axis_name=None):

@@ -1,11 +1,10 @@
 """The 8-device data-parallel step equals the 1-device step on the concatenated batch."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import flax.linen as nn
 
 from jaxvision.train import TrainState, make_train_step, parallel
 
@@ -25,7 +24,8 @@ class MLP(nn.Module):
 def _setup(axis_name):
     model = MLP(bn_axis_name=axis_name)
     variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))
-    state = TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optax.sgd(0.1, momentum=0.9),  # Adam would amplify float noise in ~0 grads
+    # SGD: Adam would amplify float noise in ~0 gradients
+    state = TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optax.sgd(0.1, momentum=0.9),
                               rng=jax.random.PRNGKey(1), batch_stats=variables["batch_stats"])
 
     def loss_fn(params, batch_stats, batch, rng):

@@ -45,5 +45,3 @@ class SmallCNN(nn.Module):
         logits = nn.Dense(self.num_classes)(h)  # [B, num_classes]
         return feats, logits
 
-
-SmallCNNTiny = functools.partial(SmallCNN, widths=(4, 8), features=16)

@@ -12,14 +12,14 @@ labels (detectors with a background class hide it).
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
 from jaxvision.ops import batched_nms
-
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -109,6 +109,23 @@ def make_predict(model, decode: Callable, **postprocess) -> Callable:
         return batched_postprocess(boxes, scores, **postprocess)
 
     return predict
+
+
+def first_object(batch, *keys: str) -> tuple:
+    """``batch[key]`` of the first valid object (by ``batch['mask']``) of every image, for each key.
+
+    Single-object heads (localization, landmarks) are trained on data padded to ``G`` objects per image.
+
+    Args:
+        batch: dict with ``'mask'`` bool ``[B, G]`` and every ``key`` as ``[B, G, ...]``.
+        *keys: the entries to take, e.g. ``'boxes'`` (``[B, G, 4]`` -> ``[B, 4]``), ``'labels'``.
+
+    Returns:
+        One array ``[B, ...]`` per key (an image without a valid object yields its slot 0).
+    """
+    idx = jnp.argmax(batch["mask"], axis=1)  # [B]
+    take = lambda a: jnp.take_along_axis(a, idx.reshape((-1,) + (1,) * (a.ndim - 1)), axis=1)[:, 0]  # noqa: E731
+    return tuple(take(batch[k]) for k in keys)
 
 
 def make_loss_fn(model, head_loss: Callable) -> Callable:

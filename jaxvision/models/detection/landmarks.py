@@ -10,8 +10,8 @@ normalized by the object's box size ``max(w, h)``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
 from jaxvision.models.backbones.resnet import ResNetTiny
-from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, normalize
+from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, first_object, normalize
 
 
 class LandmarkNet(nn.Module):
@@ -70,9 +70,8 @@ LandmarkNetTiny = functools.partial(LandmarkNet, backbone=ResNetTiny, width=32)
 
 def _first_object(batch):
     """First valid object per image: landmarks ``[B, L, 2]``, landmarks_mask ``[B, L]``, boxes ``[B, 4]``."""
-    idx = jnp.argmax(batch["mask"], axis=1)
-    take = lambda a: jnp.take_along_axis(a, idx.reshape((-1,) + (1,) * (a.ndim - 1)), axis=1)[:, 0]
-    return take(batch["landmarks"]), take(batch["landmarks_mask"]) & take(batch["mask"])[:, None], take(batch["boxes"])
+    landmarks, landmarks_mask, mask, boxes = first_object(batch, "landmarks", "landmarks_mask", "mask", "boxes")
+    return landmarks, landmarks_mask & mask[:, None], boxes
 
 
 def loss_fn(outputs, batch):

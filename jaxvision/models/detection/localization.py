@@ -8,8 +8,8 @@ image-normalized xyxy coordinates or the generalized IoU loss.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jaxvision._checks import check_choice, check_rank
 from jaxvision.models.backbones.resnet import ResNet18, ResNetTiny
-from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, normalize, Detections
+from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, Detections, first_object, normalize
 from jaxvision.ops import box_convert, box_iou, clip_boxes_to_image
 from jaxvision.ops.iou import generalized_box_iou_loss
 from jaxvision.ops.losses import smooth_l1, softmax_cross_entropy
@@ -65,13 +65,6 @@ LocalizerTiny = functools.partial(Localizer, backbone=ResNetTiny, hidden=64)
 LocalizerResNet18 = functools.partial(Localizer, backbone=ResNet18, hidden=1024)
 
 
-def _first_object(batch):
-    """The first valid object of each image: boxes ``[B, 4]``, labels ``[B]``."""
-    idx = jnp.argmax(batch["mask"], axis=1)  # [B]
-    take = lambda a: jnp.take_along_axis(a, idx.reshape((-1,) + (1,) * (a.ndim - 1)), axis=1)[:, 0]
-    return take(batch["boxes"]), take(batch["labels"])
-
-
 def loss_fn(outputs, batch, box_loss: str = "smooth_l1", box_weight: float = 1.0):
     """Multitask localization loss, averaged over the batch.
 
@@ -87,7 +80,7 @@ def loss_fn(outputs, batch, box_loss: str = "smooth_l1", box_weight: float = 1.0
         ``(loss, {'cls_loss', 'box_loss'})`` scalars.
     """
     check_choice("box_loss", box_loss, ("smooth_l1", "giou"))
-    gt_boxes, gt_labels = _first_object(batch)
+    gt_boxes, gt_labels = first_object(batch, "boxes", "labels")
     cls = jnp.mean(softmax_cross_entropy(outputs["logits"], gt_labels))
     h, w = batch["image"].shape[1:3]
     if box_loss == "smooth_l1":
@@ -120,6 +113,6 @@ def localization_metrics(det: Detections, batch) -> dict:
     Returns:
         ``{'accuracy': float32 [B], 'iou': float32 [B]}`` per-image values (average them over a dataset).
     """
-    gt_boxes, gt_labels = _first_object(batch)
+    gt_boxes, gt_labels = first_object(batch, "boxes", "labels")
     iou = jax.vmap(lambda p, g: box_iou(p[None], g[None])[0, 0])(det.boxes[:, 0], gt_boxes)
     return {"accuracy": (det.classes[:, 0] == gt_labels).astype(jnp.float32), "iou": iou}

@@ -19,8 +19,8 @@ L2-normalized conv4_3 with learned scale 20, dilated fc6, 1x1 fc7, four extra bl
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -17,8 +17,8 @@ Detection score = confidence x class probability, then per-class NMS from ``jaxv
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jaxvision._checks import check_choice, check_rank
 from jaxvision.models.backbones.resnet import ResNet50, ResNetTiny
 from jaxvision.models.backbones.vgg import adaptive_avg_pool
-from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, normalize, make_predict
+from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, make_predict, normalize
 from jaxvision.ops import box_iou
 from jaxvision.ops.anchors import yolo_grid
 
@@ -96,7 +96,7 @@ YOLO448 = functools.partial(YOLOv1, grid_size=7, boxes_per_cell=2, backbone=ResN
 
 
 def _split(raw, boxes_per_cell):
-    """raw ``[B, S, S, 5B + C]`` -> box terms (sigmoid) ``[B, S, S, nb, 5]`` and class probabilities ``[B, S, S, C]``."""
+    """raw ``[B, S, S, 5B + C]`` -> box terms (sigmoid) ``[B, S, S, nb, 5]``, class probabilities ``[B, S, S, C]``."""
     b, s = raw.shape[0], raw.shape[1]
     box = jax.nn.sigmoid(raw[..., : 5 * boxes_per_cell].reshape(b, s, s, boxes_per_cell, 5))
     return box, jax.nn.softmax(raw[..., 5 * boxes_per_cell:], axis=-1)

@@ -1,8 +1,8 @@
 """jaxvision.models.gan"""
 from jaxvision.models.gan.dcgan import (
+    UPSAMPLING,
     DCGANDiscriminator,
     DCGANGenerator,
-    UPSAMPLING,
     dcgan_optimizer,
 )
 from jaxvision.models.gan.mlp_gan import MLPDiscriminator, MLPGenerator

@@ -148,7 +148,5 @@ class DCGANDiscriminator(nn.Module):
         return h.reshape(x.shape[0])
 
 
-DCGANGenerator64 = partial(DCGANGenerator, size=64)
-DCGANDiscriminator64 = partial(DCGANDiscriminator, size=64)
 DCGANGeneratorTiny = partial(DCGANGenerator, size=16, nz=8, ngf=4, channels=1)
 DCGANDiscriminatorTiny = partial(DCGANDiscriminator, size=16, ndf=4, channels=1)

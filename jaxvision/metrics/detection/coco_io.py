@@ -145,7 +145,8 @@ def load_ground_truth(ground_truth) -> CocoGroundTruth:
     for key in ("images", "annotations", "categories"):
         if key not in gt:
             raise ValueError(f"ground_truth: missing key '{key}'")
-    image_ids = np.unique(_ints(gt["images"], "ground_truth['images']", "id")) if gt["images"] else np.zeros(0, np.int64)
+    image_ids = (np.unique(_ints(gt["images"], "ground_truth['images']", "id")) if gt["images"]
+                 else np.zeros(0, np.int64))
     cats = gt["categories"]
     category_ids = np.unique(_ints(cats, "ground_truth['categories']", "id")) if cats else np.zeros(0, np.int64)
     anns = gt["annotations"]

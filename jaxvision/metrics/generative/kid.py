@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvision._checks import check_positive, check_rank
-from jaxvision.metrics.frechet import _float_dtype, x64_scope
-from jaxvision.metrics.inception_score import MeanStd
+from jaxvision.metrics.generative.frechet import _float_dtype, x64_scope
+from jaxvision.metrics.generative.isc import MeanStd
 
 __all__ = ["kernel_inception_distance", "polynomial_mmd2"]
 

@@ -4,12 +4,12 @@
     state = GANState.create(g_apply_fn=G.apply, g_variables=G.init(...), d_apply_fn=D.apply,
                             d_variables=D.init(...), g_tx=optax.adam(2e-4, b1=0.5),
                             d_tx=optax.adam(2e-4, b1=0.5), rng=key, ema_decay=0.999)
-    step = make_gan_step("non_saturating", latent_shape=(100,), n_critic=1)   # per-device, axis 'batch'
-    p_step = jax.pmap(step, axis_name="batch")   # or jaxvision.train.parallel.pmap_step(step)
+    step = jax.jit(make_gan_step("non_saturating", latent_shape=(100,), n_critic=1))   # one device
+    # data parallel: make_gan_step(..., axis_name="batch") under jaxvision.train.parallel.pmap_step
 
-See gan_state.py, gan_step.py and gan_losses.py.
+See state.py and step.py here; the losses are ``jaxvision.ops.gan_losses`` (re-exported here).
 """
-from jaxvision.train.gan_losses import (
+from jaxvision.ops.gan_losses import (
     LOSSES,
     bce_discriminator_loss,
     discriminator_loss,
@@ -21,8 +21,8 @@ from jaxvision.train.gan_losses import (
     minimax_generator_loss,
     non_saturating_generator_loss,
 )
-from jaxvision.train.gan_state import GANState
-from jaxvision.train.gan_step import latent_noise, make_gan_step, validate_real
+from jaxvision.train.gan.state import GANState
+from jaxvision.train.gan.step import latent_noise, make_gan_step, validate_real
 
 __all__ = [
     "LOSSES",

@@ -7,7 +7,8 @@ they are code, not data, and are not checkpointed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ import optax
 from flax import struct
 
 from jaxvision._checks import check_positive
+from jaxvision.train.state import check_key
 
 
 class GANState(struct.PyTreeNode):
@@ -26,7 +28,7 @@ class GANState(struct.PyTreeNode):
       d_params, d_batch_stats: discriminator parameters and BatchNorm running statistics (``{}`` if none).
       g_opt_state, d_opt_state: the two optax states.
       g_ema: EMA of ``g_params`` (same tree), or ``None`` when ``ema_decay`` is None.
-      rng: PRNG key (uint32 [2] or typed key) consumed one split per step.
+      rng: PRNG key (typed ``jax.random.key`` or raw uint32 [2]) consumed one split per step.
       g_apply_fn, d_apply_fn: ``flax.linen.Module.apply``-style functions
         ``apply_fn(variables, x, train=bool, mutable=[...])``; static.
       g_tx, d_tx: the optax transformations of G and D; static.
@@ -60,7 +62,7 @@ class GANState(struct.PyTreeNode):
         d_tx: optax.GradientTransformation,
         rng: jax.Array,
         ema_decay: float | None = None,
-    ) -> "GANState":
+    ) -> GANState:
         """Build a fresh state.
 
         Args:
@@ -91,7 +93,7 @@ class GANState(struct.PyTreeNode):
             g_opt_state=g_tx.init(g_params),
             d_opt_state=d_tx.init(d_params),
             g_ema=None if ema_decay is None else jax.tree_util.tree_map(jnp.array, g_params),
-            rng=rng,
+            rng=check_key("rng", rng),
             g_apply_fn=g_apply_fn,
             d_apply_fn=d_apply_fn,
             g_tx=g_tx,

@@ -6,8 +6,8 @@
 
 Also the ``jaxvision fid A B`` command (:func:`main`), mirroring ``python -m pytorch_fid A B`` including
 ``--save-stats``. Features are streamed in fixed-size batches (the last one padded and masked, so one
-compilation) into :mod:`jaxvision.metrics.stats` accumulators on device; the distance is
-:func:`jaxvision.metrics.frechet.frechet_distance`, in float64 by default.
+compilation) into :mod:`jaxvision.metrics.generative.stats` accumulators on device; the distance is
+:func:`jaxvision.metrics.generative.frechet.frechet_distance`, in float64 by default.
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxvision.metrics.feature_networks import FeatureNetwork, check_images, load_fid_inception
-from jaxvision.metrics.frechet import frechet_distance, warn_rank_deficient, x64_scope
-from jaxvision.metrics.stats import finalize_stats, init_stats, load_stats, save_stats, update_stats
+from jaxvision.metrics.generative.feature_networks import FeatureNetwork, check_images, load_fid_inception
+from jaxvision.metrics.generative.frechet import frechet_distance, warn_rank_deficient, x64_scope
+from jaxvision.metrics.generative.stats import finalize_stats, init_stats, load_stats, save_stats, update_stats
 
 __all__ = ["FIDResult", "fid", "compute_statistics", "extract_features", "list_images", "main"]
 
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         result = fid(*args.path, weights=args.weights, batch_size=args.batch_size, x64=not args.float32,
                      check_hash=not args.no_check_hash)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"jaxvision fid: error: {e}", file=sys.stderr)
         return 2
     print(f"FID: {result.value}")
     print(f"  samples: {result.num_samples}, provenance: {result.provenance}")

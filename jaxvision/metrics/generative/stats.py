@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvision._checks import check_rank
-from jaxvision.metrics.frechet import _float_dtype
+from jaxvision.metrics.generative.frechet import _float_dtype
 
 __all__ = [
     "RunningStats",

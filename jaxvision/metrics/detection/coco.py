@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jaxvision.metrics.coco_accumulate import accumulate
-from jaxvision.metrics.coco_io import CocoDetections, CocoGroundTruth, load_detections, load_ground_truth
-from jaxvision.metrics.detection_matching import match_edges
+from jaxvision.metrics.detection.coco_accumulate import accumulate
+from jaxvision.metrics.detection.coco_io import CocoDetections, CocoGroundTruth, load_detections, load_ground_truth
+from jaxvision.metrics.detection.matching import match_edges
 
 __all__ = ["evaluate_coco", "evaluate_coco_arrays", "CocoResult", "COCO_AREA_RANGES", "coco_iou_thresholds"]
 
@@ -191,7 +191,7 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
 
     Returns:
       :class:`CocoResult`. Errors in the inputs raise ``ValueError`` naming the record and field
-      (see :mod:`jaxvision.metrics.coco_io` for where this differs from pycocotools).
+      (see :mod:`jaxvision.metrics.detection.coco_io` for where this differs from pycocotools).
 
     The first call in a process compiles the matching program (one program per power-of-two problem size, well
     under a second on an idle core); JAX's persistent compilation cache (``jax_compilation_cache_dir``) can keep
@@ -204,7 +204,7 @@ def evaluate_coco(ground_truth, detections, iou_thresholds=None, max_dets=(1, 10
 
 def evaluate_coco_arrays(gt: CocoGroundTruth, dt: CocoDetections, iou_thresholds=None, max_dets=(1, 10, 100),
                          area_ranges=None) -> CocoResult:
-    """:func:`evaluate_coco` on already-parsed arrays (see :mod:`jaxvision.metrics.coco_io`), e.g. from the
+    """:func:`evaluate_coco` on already-parsed arrays (see :mod:`jaxvision.metrics.detection.coco_io`), e.g. from the
     streaming evaluator. Arguments as in :func:`evaluate_coco`."""
     thresholds = coco_iou_thresholds() if iou_thresholds is None else np.asarray(iou_thresholds, np.float64)
     if thresholds.ndim != 1 or thresholds.size == 0 or not ((thresholds > 0) & (thresholds <= 1)).all():

@@ -51,7 +51,8 @@ def check_images(name: str, images, channels: int | None = None, check_range: bo
 def hash_variables(variables) -> str:
     """SHA-256 over a variables pytree (sorted key paths, dtypes, shapes and bytes): a weights fingerprint."""
     h = hashlib.sha256()
-    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(variables), key=lambda kv: jax.tree_util.keystr(kv[0])):
+    leaves = jax.tree_util.tree_leaves_with_path(variables)
+    for path, leaf in sorted(leaves, key=lambda kv: jax.tree_util.keystr(kv[0])):
         arr = np.asarray(jax.device_get(leaf))
         h.update(jax.tree_util.keystr(path).encode())
         h.update(f"{arr.dtype}{arr.shape}".encode())
@@ -151,7 +152,7 @@ def load_fid_inception(path=None, *, check_hash: bool = True, expected_sha256: s
 
     Args:
       path: ``pt_inception-2015-12-05-6726825d.pth`` (read with ``torch.load(weights_only=True)``) or an
-        ``.npz`` converted by ``python -m jaxvision.metrics.inception_weights``; None searches
+        ``.npz`` converted by ``python -m jaxvision.metrics.generative.inception_weights``; None searches
         ``$JAXVISION_FID_WEIGHTS``, ``~/.cache/jaxvision/fid_inception.npz`` and torch.hub's cache.
       check_hash: reject a file whose SHA-256 is not the known one (prefix ``6726825d``, torch.hub's check).
       expected_sha256: pin the full 64-digit SHA-256 instead (e.g. of your own verified copy).
@@ -163,7 +164,7 @@ def load_fid_inception(path=None, *, check_hash: bool = True, expected_sha256: s
     Raises:
       FileNotFoundError: no weights; the message says where to download them.
     """
-    from jaxvision.metrics.inception_weights import load_inception_variables
+    from jaxvision.metrics.generative.inception_weights import load_inception_variables
 
     variables, sha, _ = load_inception_variables(path, check_hash=check_hash, expected_sha256=expected_sha256)
     return inception_network(variables, sha)

@@ -20,7 +20,7 @@ is unique, so the loop (``lax.while_loop`` until nothing changes) returns exactl
 carries an int64 key ``(not ignored, exact IoU rank, GT index)`` whose maximum is pycocotools' choice. No
 per-pair padding; the edge, detection and GT axes are padded to powers of two (one compile per size class).
 
-IoUs come in as float64 (pycocotools' formula, see :mod:`jaxvision.metrics.coco`) and the program runs with
+IoUs come in as float64 (pycocotools' formula, see :mod:`jaxvision.metrics.detection.coco`) and the program runs with
 64-bit types enabled, so every comparison equals pycocotools' bit for bit.
 """
 from __future__ import annotations

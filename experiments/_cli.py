@@ -3,7 +3,11 @@
     jaxvision list
     jaxvision train EXPERIMENT [--workdir DIR] [--set key=value ...] [--tiny]
     jaxvision eval EXPERIMENT --workdir DIR [--set key=value ...]
-    jaxvision fid ...            (delegates to jaxvision.metrics.fid.main)
+    jaxvision fid PATH PATH [--weights FILE] [--save-stats] [--no-check-hash] ...
+                                 (jaxvision.metrics.generative.fid_pipeline.main)
+
+It lives with the experiments it runs (the application layer): the ``jaxvision`` library never imports
+``experiments``.
 
 Bad input (unknown experiment, unknown config key, wrong-typed value, a corrupt checkpoint, a workdir holding
 another experiment) prints ``jaxvision: error: ...`` to stderr and exits with status 2 before anything in the
@@ -22,14 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
     for name, help_ in (("train", "train an experiment (resumes from WORKDIR's latest checkpoint)"),
-                        ("eval", "evaluate the latest checkpoint in WORKDIR")):
+                        ("eval", "evaluate the latest checkpoint in WORKDIR with the config stored in it")):
         c = sub.add_parser(name, help=help_)
         c.add_argument("experiment", help="experiment name (see `jaxvision list`)")
         c.add_argument("--workdir", required=name == "eval",
                        help="run directory for checkpoints, metrics.jsonl and images (train default: runs/EXPERIMENT)")
         c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set num_steps=500 (repeatable)")
-        c.add_argument("--tiny", action="store_true", help="apply the experiment's TINY overrides (smoke test)")
+                       help="override a config field, e.g. --set num_steps=500, or pick a preset: --set preset=NAME "
+                            "(repeatable)" if name == "train" else
+                            "override an eval-time config field (the experiment's EVAL_KEYS; repeatable)")
+        if name == "train":
+            c.add_argument("--tiny", action="store_true", help="apply the experiment's TINY overrides (smoke test)")
     sub.add_parser("fid", help="compute FID between image folders / npz statistics", add_help=False)
     return p
 
@@ -51,6 +58,8 @@ def _list() -> int:
         print(f"{name:28s} {summary}")
         keys = ", ".join(f.name for f in dataclasses.fields(module.Config))
         print(f"{'':28s} config: {keys}")
+        if getattr(module, "PRESETS", None):
+            print(f"{'':28s} presets: {', '.join(module.PRESETS)}")
     for name, err in sorted(broken.items()):
         print(f"{name:28s} (cannot be imported: {err})")
     return 0
@@ -60,8 +69,9 @@ def _run(args) -> int:
     import experiments
 
     module = experiments.get(args.experiment)
-    cfg = experiments.make_config(module, experiments.parse_sets(args.sets), tiny=args.tiny)
+    sets = experiments.parse_sets(args.sets)
     if args.command == "train":
+        cfg = experiments.make_config(module, sets, tiny=args.tiny)
         workdir = args.workdir or os.path.join("runs", args.experiment)
         if os.path.exists(workdir) and not os.path.isdir(workdir):
             raise experiments.ExperimentError(f"--workdir {workdir}: exists and is not a directory")
@@ -70,6 +80,7 @@ def _run(args) -> int:
     else:
         if not os.path.isdir(args.workdir):
             raise experiments.ExperimentError(f"--workdir {args.workdir}: no such directory")
+        cfg = experiments.stored_config(module, args.workdir, sets)
         result = module.evaluate(cfg, args.workdir)
     _print_result(result or {})
     return 0
@@ -79,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jaxvision`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["fid"]:
-        from jaxvision.metrics import fid
+        from jaxvision.metrics.generative import fid_pipeline
 
-        return int(fid.main(argv[1:]) or 0)
+        return int(fid_pipeline.main(argv[1:]) or 0)
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _list()

@@ -12,7 +12,8 @@ least_squares      1/2 (D(x) - 1)^2 + 1/2 D(G(z))^2             1/2 (D(G(z)) - 1
 hinge              relu(1 - D(x)) + relu(1 + D(G(z)))            -D(G(z))             (on raw outputs)
 =================  ============================================  ======================================
 
-``minimax`` is the slide's value function min_G max_D E[log D(x)] + E[log(1 - D(G(z)))]: D does binary
+``minimax`` is the value function of Goodfellow et al. 2014 ("Generative Adversarial Nets", eq. 1),
+min_G max_D E[log D(x)] + E[log(1 - D(G(z)))]: D does binary
 cross-entropy with real -> 1 and fake -> 0, and G descends the same value. When D confidently rejects fakes
 (D(G(z)) -> 0) the generator's gradient vanishes ("diminished gradient"); ``non_saturating`` is Goodfellow's fix.
 ``least_squares`` is LSGAN (a=0, b=1, c=1, Mao et al. 2017), ``hinge`` the SN-GAN / geometric-GAN hinge loss.
@@ -47,7 +48,7 @@ def bce_discriminator_loss(real_logits, fake_logits):
 
 
 def minimax_generator_loss(fake_logits):
-    """Saturating generator loss E[log(1 - D(G(z)))] (the slide's formula); float32 scalar."""
+    """Saturating generator loss E[log(1 - D(G(z)))] (Goodfellow et al. 2014, eq. 1); float32 scalar."""
     return -_mean(jax.nn.softplus(fake_logits))
 
 

@@ -1,9 +1,10 @@
 """One GAN train step: n_critic discriminator updates (G frozen), then one generator update (D frozen).
 
-The step is a per-device function written against a named device axis (``axis_name``, 'batch' by default):
-gradients, losses and BatchNorm statistics are averaged with ``lax.pmean`` over that axis, so the same code runs
-under ``jaxvision.train.parallel.pmap_step`` (or ``jax.pmap(..., axis_name='batch')``) on 1 or on N devices.
-With ``axis_name=None`` it is a plain single-device function (jit it, or vmap it over seeds).
+By default (``axis_name=None``) the step is a plain single-device function: jit it, or vmap it over seeds. Built
+with ``axis_name='batch'`` (``jaxvision.train.parallel.AXIS``) it is a per-device function for
+``jaxvision.train.parallel.pmap_step`` (or ``jax.pmap(..., axis_name='batch')``): gradients, losses and BatchNorm
+statistics are averaged with ``lax.pmean`` over that axis, so the same code runs on 1 or on N devices.
+``make_train_step`` has the same default and the same convention.
 
 Noise is device-count invariant: sample ``j`` of a step gets ``z_j = N(0, I)`` drawn from
 ``fold_in(step_key, j)`` where ``j = axis_index * local_batch + i`` is its index in the global (concatenated)
@@ -17,7 +18,7 @@ the one the generator update back-propagates through (with a vjp taken during th
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -26,8 +27,8 @@ import optax
 from jax import lax
 
 from jaxvision._checks import check_choice, check_positive
-from jaxvision.train.gan_losses import LOSSES, discriminator_loss, generator_loss
-from jaxvision.train.gan_state import GANState
+from jaxvision.ops.gan_losses import LOSSES, discriminator_loss, generator_loss
+from jaxvision.train.gan.state import GANState
 
 
 def latent_noise(key, batch: int, latent_shape: Sequence[int], offset=0):
@@ -61,7 +62,7 @@ def make_gan_step(
     *,
     latent_shape: Sequence[int] = (100,),
     n_critic: int = 1,
-    axis_name: str | None = "batch",
+    axis_name: str | None = None,
 ) -> Callable:
     """Build ``step(state, real) -> (state, metrics)``.
 
@@ -70,7 +71,8 @@ def make_gan_step(
       latent_shape: shape of one noise vector fed to the generator.
       n_critic: discriminator updates per generator update (>= 1). Critic update ``k`` uses the real rows
         ``real[k::n_critic]`` (a layout that keeps the N-device step equal to the 1-device step) and fresh noise.
-      axis_name: device axis to average over, or None for a single-device step.
+      axis_name: None (default) for a single-device step; the pmap axis name (``'batch'``) for a data-parallel
+        step, whose gradients, losses and BatchNorm statistics are averaged over that axis.
 
     The returned ``step`` takes:
       state: GANState (replicated per device under pmap).

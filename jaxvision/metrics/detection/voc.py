@@ -21,7 +21,7 @@ import numpy as np
 from jax import lax
 
 from jaxvision._checks import check_choice, check_last_dim, check_rank
-from jaxvision.metrics.average_precision import average_precision
+from jaxvision.metrics.detection.precision_recall import average_precision
 from jaxvision.ops import box_iou
 
 __all__ = ["evaluate_voc", "voc_match", "match_float64", "VocResult", "voc_ap_from_matches"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxvision.metrics.coco import CocoResult, evaluate_coco_arrays
-from jaxvision.metrics.coco_io import CocoDetections, CocoGroundTruth, load_json
-from jaxvision.metrics.voc import VocResult, _valid_mask, match_float64, voc_ap_from_matches
+from jaxvision.metrics.detection.coco import CocoResult, evaluate_coco_arrays
+from jaxvision.metrics.detection.coco_io import CocoDetections, CocoGroundTruth, load_json
+from jaxvision.metrics.detection.voc import VocResult, _valid_mask, match_float64, voc_ap_from_matches
 
 __all__ = ["DetectionEvaluator", "to_coco_results", "from_coco_results"]
 
@@ -78,9 +78,10 @@ class DetectionEvaluator:
 
     Args:
       num_classes: C; labels are class indices in ``[0, C)``.
-      kind: ``'coco'`` (:class:`~jaxvision.metrics.coco.CocoResult`, pycocotools semantics; category ids are the
+      kind: ``'coco'`` (:class:`~jaxvision.metrics.detection.coco.CocoResult`, pycocotools semantics; category ids
+        are the
         class indices, image ids 1, 2, ... in update order; GT area = box area unless ``gt_area`` is given) or
-        ``'voc'`` (:class:`~jaxvision.metrics.voc.VocResult`, devkit rules).
+        ``'voc'`` (:class:`~jaxvision.metrics.detection.voc.VocResult`, devkit rules).
       iou_thresholds, max_dets, area_ranges: COCO options (see :func:`~jaxvision.metrics.evaluate_coco`).
       iou_threshold, voc_method, strict, plus_one: VOC options (see :func:`~jaxvision.metrics.evaluate_voc`).
     """

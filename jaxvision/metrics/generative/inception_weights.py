@@ -7,7 +7,7 @@ either point ``path`` at it, set ``JAXVISION_FID_WEIGHTS``, or leave it where py
 ``torch.load(weights_only=True)`` (tensors only, never arbitrary unpickling). To drop the torch dependency,
 convert once:
 
-    python -m jaxvision.metrics.inception_weights pt_inception-2015-12-05-6726825d.pth fid_inception.npz
+    python -m jaxvision.metrics.generative.inception_weights pt_inception-2015-12-05-6726825d.pth fid_inception.npz
 
 The ``.npz`` holds the same arrays under the same (PyTorch) names plus ``__source_sha256__``.
 
@@ -54,12 +54,12 @@ def _candidates() -> list[pathlib.Path]:
 
 
 def _missing_message(tried: list[str]) -> str:
+    """One line: where we looked, the file to download, where to put it (jaxvision never downloads)."""
     return (
-        "FID Inception weights not found (tried: " + ", ".join(tried) + "). jaxvision never downloads at run "
-        f"time. Download pytorch-fid's weights once:\n    {FID_WEIGHTS_URL}\nthen pass the path (or set "
-        f"${ENV_VAR}, or place it in ~/.cache/torch/hub/checkpoints/). Optionally convert it so torch is not "
-        "needed:\n    python -m jaxvision.metrics.inception_weights "
-        f"{FID_WEIGHTS_FILENAME} ~/.cache/jaxvision/fid_inception.npz"
+        f"FID Inception weights not found (tried: {', '.join(tried)}); jaxvision never downloads at run time: "
+        f"download {FID_WEIGHTS_URL} once and pass its path (--weights FILE / weights=FILE), set ${ENV_VAR}, or "
+        f"put it in ~/.cache/torch/hub/checkpoints/ (to drop torch, convert it: python -m "
+        f"jaxvision.metrics.generative.inception_weights {FID_WEIGHTS_FILENAME} ~/.cache/jaxvision/fid_inception.npz)"
     )
 
 
@@ -133,7 +133,7 @@ def read_state_dict(
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError(
                 f"reading {path} (a PyTorch .pth) needs torch; install it, or convert the file once on a machine "
-                "with torch: python -m jaxvision.metrics.inception_weights IN.pth OUT.npz"
+                "with torch: python -m jaxvision.metrics.generative.inception_weights IN.pth OUT.npz"
             ) from e
         sha = sha256_file(path)
         if check_hash:
@@ -234,7 +234,7 @@ def convert_pth_to_npz(pth: str | os.PathLike, npz: str | os.PathLike, check_has
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jaxvision.metrics.inception_weights IN.pth OUT.npz [--no-check-hash]``."""
+    """``python -m jaxvision.metrics.generative.inception_weights IN.pth OUT.npz [--no-check-hash]``."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Convert pytorch-fid's Inception .pth to a torch-free .npz")

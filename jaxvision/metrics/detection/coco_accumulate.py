@@ -46,7 +46,7 @@ def accumulate(res: dict, num_k: int, iou_thresholds, recall_thresholds, max_det
     """Precision ``[T, R, K, A, M]`` and recall ``[T, K, A, M]`` from per-detection match results.
 
     Args:
-      res: from :func:`jaxvision.metrics.coco.match_detections`: ``img``, ``cat``, ``rank``, ``score`` [N],
+      res: from :func:`jaxvision.metrics.detection.coco.match_detections`: ``img``, ``cat``, ``rank``, ``score`` [N],
         ``out_range`` [A, N], ``act`` [Ni], ``matched``/``ignored`` [A, T, Ni], ``gt_ignore`` [A, Ng],
         ``gt_cat`` [Ng]. Detections outside ``act`` never match: they are FP unless out of the area range.
       num_k: number of categories K.

@@ -126,7 +126,8 @@ def conv_transpose(x, kernel, strides=(2, 2), padding=0, output_padding=0):
     n, h, w_in, cin = x.shape
     kh, kw, kcin, cout = kernel.shape
     if kcin != cin:
-        raise ValueError(f"kernel: expected C_in = {cin} (x's last dim) in shape [kh, kw, C_in, C_out], got {kernel.shape}")
+        raise ValueError(f"kernel: expected C_in = {cin} (x's last dim) in shape [kh, kw, C_in, C_out], "
+                         f"got {kernel.shape}")
     check_positive("kernel spatial size", (kh, kw))
     if oph >= sh or opw >= sw:
         raise ValueError(f"output_padding: expected values < strides {(sh, sw)}, got {(oph, opw)}")

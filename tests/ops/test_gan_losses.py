@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision.train import gan_losses as L
+from jaxvision.ops import gan_losses as L
 
 rng = np.random.default_rng(0)
 REAL = rng.normal(size=(7, 3)).astype(np.float32) * 3
