@@ -27,8 +27,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.harness import (Row, add_device_argument, compile_time, median_time, print_table,  # noqa: E402
-                                select_device)
+from benchmarks.harness import Row, add_device_argument, compile_time, median_time, print_table, select_device  # noqa: E402
 from jaxvision.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_optimizer  # noqa: E402
 from jaxvision.train.gan import GANState, make_gan_step  # noqa: E402
 
@@ -146,7 +145,6 @@ def main(argv=None):
         first = compile_time(ours)
         warm = median_time(ours, repeats=1, warmup=0)
         timings[mode] = (median_time(ours, repeats=args.repeats, warmup=1), max(first - warm, 0.0))
-        del box
     peer_s, threads = float("nan"), 0
     if not args.skip_torch:
         tstep, threads = torch_step_fn(real, device=device.torch)

@@ -28,8 +28,16 @@ import warnings
 import jax
 import numpy as np
 
-from benchmarks.harness import (Device, Row, add_device_argument, compile_time, host_device, median_time,
-                                print_table, select_device)
+from benchmarks.harness import (
+    Device,
+    Row,
+    add_device_argument,
+    compile_time,
+    host_device,
+    median_time,
+    print_table,
+    select_device,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -45,7 +53,7 @@ def _features(n, d, seed, shift):
 def frechet_rows(n, d, peer_repeats, with_features=True):
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    from jaxvision.metrics.frechet import frechet_distance, frechet_distance_from_features
+    from jaxvision.metrics.generative.frechet import frechet_distance, frechet_distance_from_features
 
     f1, f2 = _features(n, d, 0, 0.0), _features(n, d, 1, 0.05)
     stats = (f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
@@ -56,7 +64,8 @@ def frechet_rows(n, d, peer_repeats, with_features=True):
     peer_val = calculate_frechet_distance(*stats)
     t_peer, cpu_peer = time.perf_counter() - t0, time.process_time() - c0
     if peer_repeats > 1:
-        t_peer = min(t_peer, median_time(lambda: calculate_frechet_distance(*stats), repeats=peer_repeats - 1, warmup=0))
+        again = median_time(lambda: calculate_frechet_distance(*stats), repeats=peer_repeats - 1, warmup=0)
+        t_peer = min(t_peer, again)
     ours_val = float(ours())
     rel = abs(ours_val - peer_val) / abs(peer_val)
     # Process CPU seconds (all threads): less sensitive than wall time to other jobs on a shared machine.
@@ -65,7 +74,8 @@ def frechet_rows(n, d, peer_repeats, with_features=True):
     cpu_ours = time.process_time() - c0
     rows = [Row(f"frechet_distance d={d} n={n}/side (same mu, sigma; float64; peer on CPU: scipy sqrtm)", t_ours,
                 t_peer, c - t_ours, 5.0)]
-    notes = [f"row 1: ours {ours_val:.10f}, pytorch-fid {peer_val:.10f}, relative difference {rel:.2e} (target <= 1e-6)",
+    notes = [f"row 1: ours {ours_val:.10f}, pytorch-fid {peer_val:.10f}, relative difference {rel:.2e} "
+             "(target <= 1e-6)",
              f"row 1: process CPU time ours {cpu_ours:.2f} s, pytorch-fid {cpu_peer:.2f} s "
              f"(ratio {cpu_peer / cpu_ours:.1f}x); load average at start {os.getloadavg()[0]:.1f}"]
 
@@ -128,8 +138,8 @@ def inception_row(batch, n_batches, device: Device | None = None):
     finally:
         pfi.fid_inception_v3 = orig
 
-    from jaxvision.metrics.feature_networks import inception_network
-    from jaxvision.metrics.inception_weights import inception_template, state_dict_to_variables
+    from jaxvision.metrics.generative.feature_networks import inception_network
+    from jaxvision.metrics.generative.inception_weights import inception_template, state_dict_to_variables
 
     ours_net = inception_network(state_dict_to_variables(sd, inception_template()))
     images = np.random.default_rng(0).random((batch, 64, 64, 3), dtype=np.float32)

@@ -159,7 +159,8 @@ def section_nms():
         same = np.array_equal(ours_kept, torchvision.ops.nms(tb, ts, thr).cpu().numpy())
         same_cpu = np.array_equal(ours_kept, torchvision.ops.nms(torch.from_numpy(b), torch.from_numpy(s), thr).numpy())
         r = reps(5 if n >= 100000 else 30)
-        row("nms", f"nms {n} boxes", jax_time(lambda: nms(jb, js), r), torch_time(lambda: torchvision.ops.nms(tb, ts, thr), r),
+        row("nms", f"nms {n} boxes", jax_time(lambda: nms(jb, js), r),
+            torch_time(lambda: torchvision.ops.nms(tb, ts, thr), r),
             1.5, c, kept=int(kept), same_as_torchvision=same, same_as_torchvision_cpu=same_cpu,
             fixed_point_trips=int(trips_fn(jb, js)))
     for imgs, n in (((2, 300),) if ARGS.quick else ((8, 2000), (16, 5000))):
@@ -224,7 +225,8 @@ def section_roi():
         shape = f"{n}x{h}x{w}x{ch}, {k} RoIs, 7x7, sampling 2, aligned"
         c = first_call(lambda: fwd(fj, bj, ij))
         err = float(np.abs(np.asarray(fwd(fj, bj, ij)) - t_fwd().permute(0, 2, 3, 1).cpu().numpy()).max())
-        row("roi", f"roi_align forward {shape}", jax_time(lambda: fwd(fj, bj, ij), reps(20)), torch_time(t_fwd, reps(20)),
+        row("roi", f"roi_align forward {shape}", jax_time(lambda: fwd(fj, bj, ij), reps(20)),
+            torch_time(t_fwd, reps(20)),
             1.0, c, max_abs_diff=err)
         c = first_call(lambda: bwd(fj, bj, ij, gj))
         err = float(np.abs(np.asarray(bwd(fj, bj, ij, gj)) - t_bwd().permute(0, 2, 3, 1).cpu().numpy()).max())
@@ -247,7 +249,6 @@ def section_roi():
 def section_dcgan():
     import jax
     import jax.numpy as jnp
-    import torch
 
     from benchmarks.dcgan import make_state, torch_step_fn
     from jaxvision.train.gan import make_gan_step
@@ -266,7 +267,6 @@ def section_dcgan():
         t = jax_time(ours, reps(20))
         peer, _ = torch_step_fn(real, device=torch_device())
         row("dcgan", f"DCGAN 64 px train step, batch {batch}", t, torch_time(peer, reps(20)), None, c)
-        del box, state
 
 
 def section_ssd():
@@ -302,7 +302,8 @@ def section_ssd():
     row("ssd", f"SSD300-VGG16 network forward, batch {batch}", jax_time(lambda: forward(variables, x), reps(10)),
         torch_time(tv_forward, reps(10)), None, c)
     c = first_call(lambda: predict(variables, x))
-    row("ssd", f"SSD300-VGG16 full predict (decode + NMS), batch {batch}", jax_time(lambda: predict(variables, x), reps(10)),
+    row("ssd", f"SSD300-VGG16 full predict (decode + NMS), batch {batch}",
+        jax_time(lambda: predict(variables, x), reps(10)),
         torch_time(tv_predict, reps(10)), None, c)
 
 
@@ -376,7 +377,8 @@ def section_inception():
     variables = jax.jit(net.init)(jax.random.PRNGKey(0), x[:1])
     f = jax.jit(lambda v, x: net.apply(v, x)["pool3"])
     c = first_call(lambda: f(variables, x))
-    tv = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False).eval().to(dev)
+    tv = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False)
+    tv = tv.eval().to(dev)
     xt = torch.from_numpy(np.asarray(x)).permute(0, 3, 1, 2).contiguous().to(dev)
 
     def peer():

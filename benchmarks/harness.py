@@ -25,8 +25,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 DEVICES = ("cpu", "gpu")
 

@@ -17,8 +17,16 @@ import argparse
 
 import numpy as np
 
-from benchmarks.harness import (Device, Row, add_device_argument, compile_time, host_device, median_time,
-                                print_table, select_device)
+from benchmarks.harness import (
+    Device,
+    Row,
+    add_device_argument,
+    compile_time,
+    host_device,
+    median_time,
+    print_table,
+    select_device,
+)
 
 IOU_THRESHOLD = 0.5
 NMS_CPU_TARGET = {1000: 2.0, 5000: 5.0}  # ratio torchvision / ours that the CPU path must keep

@@ -22,8 +22,16 @@ import argparse
 
 import numpy as np
 
-from benchmarks.harness import (Device, Row, add_device_argument, compile_time, host_device, median_time,
-                                print_table, select_device)
+from benchmarks.harness import (
+    Device,
+    Row,
+    add_device_argument,
+    compile_time,
+    host_device,
+    median_time,
+    print_table,
+    select_device,
+)
 
 
 def _roi_inputs(seed=0):

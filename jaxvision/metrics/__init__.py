@@ -1,6 +1,5 @@
 """jaxvision.metrics: ``detection/`` (mAP, PR curves, FPS), ``generative/`` (FID, IS, KID) and ``image/`` (PSNR,
 SSIM); every public name is also importable from here."""
-import sys as _sys
 
 from jaxvision.metrics import detection, generative, image
 from jaxvision.metrics.detection import (
@@ -39,11 +38,3 @@ from jaxvision.metrics.generative import (
     save_stats,
 )
 from jaxvision.metrics.image import psnr, ssim
-
-# Transitional: benchmarks/fid.py and tests/metrics/test_frechet.py (being changed by issue 12 at the same time)
-# still import these three modules by their paths before the split. Remove once they import
-# jaxvision.metrics.generative.<module>.
-for _old in ("frechet", "feature_networks", "inception_weights"):
-    __import__(f"{__name__}.generative.{_old}")
-    _sys.modules.setdefault(f"{__name__}.{_old}", _sys.modules[f"{__name__}.generative.{_old}"])
-del _old

@@ -107,7 +107,8 @@ def _chunked(fn, chunk: int, *xs):
     """``fn(*xs)`` on blocks of ``chunk`` along axis 0 (sequential ``lax.map``), concatenated.
 
     Each block's gathered ``[chunk, P, A, Q, B, C]`` values then stay in cache instead of a K-sized tensor
-    making a round trip through memory (measured 5-7x faster than one K-sized gather on CPU for 1000 RoIs x 256 channels).
+    making a round trip through memory (measured 5-7x faster than one K-sized gather on CPU for 1000 RoIs x 256
+    channels).
     """
     k = xs[0].shape[0]
     if k <= chunk:

@@ -11,6 +11,7 @@ import functools
 import jax.numpy as jnp
 from jax import lax
 
+
 def sort_unstable(x):
     """Ascending sort of a 1-D integer array outside ``vmap``. Equal integers are indistinguishable, so an
     unstable sort gives the same result; XLA:CPU's is ~1.5x faster for one row (but slower for a batch of

@@ -92,7 +92,7 @@ def _nms_images(boxes, scores, idxs, valid, thr, n_out, with_class, algorithm):
     return lax.platform_dependent(boxes, scores, idxs, valid, thr, cpu=tiled, default=fixed_point)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _single_image_fn(n_out, with_class, algorithm):
     """Jitted one-image NMS whose ``vmap`` runs the natively batched loops (shared loop counters) instead of
     JAX's generic while-loop batching (which turns every slice into a gather). Cached per static config, so
@@ -147,8 +147,8 @@ def nms(boxes, scores, iou_threshold, max_output_size=None, score_threshold=None
       ``(indices, num_valid)``: int32 ``[max_output_size]`` indices into ``boxes`` of the kept boxes in
       decreasing score order (ties: lower index first), then padding -1; and the int32 scalar number of kept
       boxes. Only ``indices[:num_valid]`` are boxes. -1 is not safe as an index (JAX wraps it to the last
-      box, so ``boxes[indices]`` silently repeats a box): mask with ``arange(len(indices)) < num_valid``, or
-      under ``jit`` gather with ``jnp.take(boxes, indices, axis=0, mode="fill", fill_value=0)``.
+      box, so ``boxes[indices]`` silently repeats a box): gather with :func:`jaxvision.ops.take_valid`
+      (``take_valid(boxes, indices)`` fills padding slots with zeros) and mask with ``indices >= 0``.
     """
     _check_boxes_scores(boxes, scores)
     _check_threshold("iou_threshold", iou_threshold)
@@ -208,8 +208,8 @@ def soft_nms(boxes, scores, sigma=0.5, iou_threshold=0.3, method="gaussian", sco
 
     Returns:
       ``(indices, num_valid, scores)``, the tuple of :func:`nms` plus scores: int32 ``[N]`` indices of the
-      selected boxes in selection order (non-increasing updated score), padded with -1 (mask with
-      ``arange(N) < num_valid`` before indexing); int32 scalar number of selected boxes; float32 ``[N]``
+      selected boxes in selection order (non-increasing updated score), padded with -1 (gather with
+      :func:`jaxvision.ops.take_valid`, never ``x[indices]``); int32 scalar number of selected boxes; float32 ``[N]``
       decayed score of every box (0 for discarded boxes), indexed like ``boxes``.
     """
     _check_boxes_scores(boxes, scores)

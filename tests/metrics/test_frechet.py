@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxvision.metrics.frechet import frechet_distance, frechet_distance_from_features, trace_sqrt_product
+from jaxvision.metrics.generative.frechet import frechet_distance, frechet_distance_from_features, trace_sqrt_product
 
 FIX = pathlib.Path(__file__).parent / "fixtures" / "fid_frechet.npz"
 CASES = ("d16", "d64", "d64_far")

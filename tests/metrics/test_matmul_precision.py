@@ -8,7 +8,8 @@ import jax.extend  # noqa: F401  (jax.extend.core.Jaxpr)
 import jax.numpy as jnp
 import pytest
 
-from jaxvision.metrics import frechet, image, kid, stats
+from jaxvision.metrics.generative import frechet, kid, stats
+from jaxvision.metrics.image import psnr_ssim as image
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -32,7 +33,9 @@ def _z(*shape, dtype=jnp.float32):
 
 CASES = {
     "frechet float32": lambda: (frechet._frechet, (_z(8), _z(8, 8), _z(8), _z(8, 8))),
-    "frechet float64": lambda: (frechet._frechet, tuple(_z(*s, dtype=jnp.float64) for s in ((8,), (8, 8), (8,), (8, 8)))),
+    "frechet float64": lambda: (
+        frechet._frechet, tuple(_z(*s, dtype=jnp.float64) for s in ((8,), (8, 8), (8,), (8, 8)))
+    ),
     "frechet from features": lambda: (frechet._frechet_features, (_z(5, 8), _z(6, 8))),
     "stats batch": lambda: (lambda x, m: stats._batch_stats(x, m, jnp.float32), (_z(5, 8), jnp.ones(5, bool))),
     "kid mmd": lambda: (kid.polynomial_mmd2, (_z(5, 8), _z(5, 8))),

@@ -233,7 +233,8 @@ def test_default_bounds_exact_for_boxes_inside_image():
             got = align(f, b, i, output_size=(3, 4), spatial_scale=scale, aligned=aligned)
             want = ALIGN[f"out_s{scale}_r-1_a{int(aligned)}"]
             np.testing.assert_allclose(np.asarray(got)[inside], want[inside], rtol=1e-5, atol=2e-6)
-        np.testing.assert_array_equal(np.asarray(pool(f, b, i, output_size=(3, 4), spatial_scale=scale))[inside], POOL[f"out_s{scale}"][inside])
+        pooled = np.asarray(pool(f, b, i, output_size=(3, 4), spatial_scale=scale))
+        np.testing.assert_array_equal(pooled[inside], POOL[f"out_s{scale}"][inside])
 
 
 def test_adaptive_bound_caps_samples_for_huge_boxes():
@@ -242,7 +243,8 @@ def test_adaptive_bound_caps_samples_for_huge_boxes():
     b = np.array([[-13.5, -13.5, 22.5, 22.5]], np.float32)
     i = np.zeros(1, np.int32)
     capped = align(f, b, i, output_size=3, sampling_ratio=-1, aligned=True, max_sampling_ratio=2)
-    np.testing.assert_allclose(np.asarray(capped), np.asarray(align(f, b, i, output_size=3, sampling_ratio=2, aligned=True)))
+    fixed = align(f, b, i, output_size=3, sampling_ratio=2, aligned=True)
+    np.testing.assert_allclose(np.asarray(capped), np.asarray(fixed))
 
 
 # ------------------------------------------------------------------------------- transformations, dtypes
@@ -263,7 +265,8 @@ def test_jit_vmap_and_box_gradients():
         return aligned, pooled, jax.grad(box_sum)(b), fd
 
     aligned, pooled, g, fd = run(fb, bb)
-    np.testing.assert_allclose(aligned[1], ref_roi_align(f[::-1], b + 1.5, i, (2, 2), 0.25, 2, True), rtol=1e-5, atol=1e-5)
+    want = ref_roi_align(f[::-1], b + 1.5, i, (2, 2), 0.25, 2, True)
+    np.testing.assert_allclose(aligned[1], want, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(pooled[0], ref_roi_pool(f, b, i, (2, 2), 0.25))
     # boxes are differentiable (torchvision gives no box gradient): finite and matching finite differences
     assert np.all(np.isfinite(g))
@@ -303,7 +306,8 @@ def test_zero_boxes():
 )
 def test_bad_inputs(op, features_shape, boxes_shape, idx_shape, idx_dtype, out_size, match):
     with pytest.raises(ValueError, match=match):
-        op(np.zeros(features_shape, np.float32), np.zeros(boxes_shape, np.float32), np.zeros(idx_shape, idx_dtype), out_size)
+        features, boxes = np.zeros(features_shape, np.float32), np.zeros(boxes_shape, np.float32)
+        op(features, boxes, np.zeros(idx_shape, idx_dtype), out_size)
 
 
 def test_bad_bounds():

@@ -34,7 +34,7 @@ def test_batched_and_soft_nms_results():
     got = np.asarray(take_valid(classes, keep, -1))
     np.testing.assert_array_equal(got[: int(n)], classes[np.asarray(keep)[: int(n)]])
     assert np.all(got[int(n):] == -1)
-    new_scores, order = ops.soft_nms(boxes, scores, 0.3)
+    order, _, new_scores = ops.soft_nms(boxes, scores, 0.3)
     sel = np.asarray(order) >= 0
     want = np.asarray(new_scores)[np.asarray(order)[sel]]
     np.testing.assert_array_equal(np.asarray(take_valid(new_scores, order))[sel], want)

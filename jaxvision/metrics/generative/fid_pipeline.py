@@ -139,7 +139,8 @@ def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x6
                 stats = init_stats(feats.shape[-1])
             stats = _update(stats, feats.astype(stats.mean.dtype), jnp.asarray(mask))
     if stats is None or int(stats.count) < 2:
-        raise ValueError(f"source: expected at least 2 images for a covariance, got {0 if stats is None else int(stats.count)}")
+        got = 0 if stats is None else int(stats.count)
+        raise ValueError(f"source: expected at least 2 images for a covariance, got {got}")
     with x64_scope(x64):
         mu, sigma = finalize_stats(stats)
         return np.asarray(mu), np.asarray(sigma), int(stats.count)
@@ -220,7 +221,8 @@ def fid(
         for side in (d1, d2):
             if "weights_sha256" in side and side["weights_sha256"] != prov["weights_sha256"]:
                 warnings.warn(f"stats {side['source']} were made with weights {side['weights_sha256']}, "
-                              f"not {prov['weights_sha256']}: the distance is not meaningful", RuntimeWarning)
+                              f"not {prov['weights_sha256']}: the distance is not meaningful", RuntimeWarning,
+                              stacklevel=2)
     value = float(frechet_distance(mu1, s1, mu2, s2, x64=x64))
     return FIDResult(value, (n1 or -1, n2 or -1), prov)
 

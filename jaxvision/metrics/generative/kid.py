@@ -1,7 +1,8 @@
 """Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel.
 
     k(x, y) = (x . y / d + 1)^3
-    MMD^2_u = sum_{i != j} k(x_i, x_j) / (m (m-1)) + sum_{i != j} k(y_i, y_j) / (m (m-1)) - 2 sum_{i,j} k(x_i, y_j) / m^2
+    MMD^2_u = sum_{i != j} k(x_i, x_j) / (m (m-1)) + sum_{i != j} k(y_i, y_j) / (m (m-1))
+              - 2 sum_{i,j} k(x_i, y_j) / m^2
 
 averaged over ``subsets`` random subsets of ``subset_size`` samples from each side, reported as mean and
 (population) standard deviation over subsets. Subsets are drawn as torch-fidelity does
