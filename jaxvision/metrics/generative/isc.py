@@ -2,9 +2,11 @@
 
     IS = exp( E_x KL( p(y|x) || p(y) ) ),
 
-evaluated on ``splits`` consecutive, equal chunks of the samples (``N // splits`` each; the remainder is dropped,
-as in the original), with ``p(y)`` the chunk's mean prediction; the result is the mean and the (population)
-standard deviation over chunks. The original feeds the 1008-way softmax of the FID Inception's logits.
+evaluated on ``splits`` consecutive chunks that cover every sample, as in the original (improved-gan's
+``model.py``): chunk ``i`` is ``preds[i * N // splits : (i + 1) * N // splits]``, so when ``N % splits != 0`` the
+chunks differ in size by one and none is dropped. ``p(y)`` is the chunk's mean prediction; the result is the mean
+and the (population) standard deviation over chunks. The original feeds the 1008-way softmax of the FID
+Inception's logits.
 """
 from __future__ import annotations
 
@@ -51,12 +53,14 @@ class MeanStd:
 
 
 @jax.jit
-def _split_scores(logits):  # [S, M, K] -> [S]
+def _split_scores(logits, valid):  # [S, M, K], [S, M] bool (chunk s holds its first sizes[s] rows) -> [S]
     logp = jax.nn.log_softmax(logits, axis=-1)
     p = jnp.exp(logp)
-    log_py = jnp.log(jnp.mean(p, axis=1, keepdims=True))  # [S, 1, K]
+    w = valid[..., None].astype(p.dtype)
+    count = jnp.sum(valid, axis=1).astype(p.dtype)  # [S]
+    log_py = jnp.log(jnp.sum(p * w, axis=1, keepdims=True) / count[:, None, None])  # [S, 1, K]
     kl = jnp.sum(p * (logp - log_py), axis=-1)  # [S, M]
-    return jnp.exp(jnp.mean(kl, axis=-1))
+    return jnp.exp(jnp.sum(jnp.where(valid, kl, 0.0), axis=-1) / count)
 
 
 def inception_score(logits, splits: int = 10, *, provenance: dict | None = None) -> MeanStd:
@@ -65,7 +69,8 @@ def inception_score(logits, splits: int = 10, *, provenance: dict | None = None)
     Args:
       logits: float [N, K] unnormalized class scores (Inception: the 1008 FID logits; or a domain classifier's).
         Computation is in float64 whatever the input dtype.
-      splits: number of equal chunks (N >= splits); 10 as in the original.
+      splits: number of consecutive chunks (N >= splits); 10 as in the original. Chunk ``i`` holds samples
+        ``i * N // splits`` to ``(i + 1) * N // splits`` (exclusive): every sample counts, sizes differ by at most 1.
       provenance: extra entries for the result's provenance (e.g. ``network.provenance()``).
 
     Returns:
@@ -76,10 +81,13 @@ def inception_score(logits, splits: int = 10, *, provenance: dict | None = None)
     n, k = np.shape(logits)
     if n < splits:
         raise ValueError(f"logits: expected at least splits={splits} samples, got {n}")
-    m = n // splits
+    starts = np.arange(splits) * n // splits
+    sizes = np.arange(1, splits + 1) * n // splits - starts
+    rows = starts[:, None] + np.arange(sizes.max())[None, :]  # [S, M]: chunk s = rows starts[s] .. +sizes[s]
+    valid = np.arange(sizes.max())[None, :] < sizes[:, None]
     with jax.enable_x64(True):
-        x = jnp.asarray(logits, jnp.float64)[: m * splits].reshape(splits, m, k)
-        scores = np.asarray(_split_scores(x))
-    prov = {"metric": "inception_score", "splits": splits, "num_samples": m * splits, "num_classes": k,
+        x = jnp.asarray(logits, jnp.float64)[np.minimum(rows, n - 1)]
+        scores = np.asarray(_split_scores(x, jnp.asarray(valid)))
+    prov = {"metric": "inception_score", "splits": splits, "num_samples": n, "num_classes": k,
             "precision": "float64", **(provenance or {})}
     return MeanStd(float(scores.mean()), float(scores.std()), prov)
