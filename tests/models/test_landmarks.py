@@ -1,4 +1,5 @@
 """Landmarks: soft-argmax geometry, training signal, NME/PCK definitions."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,15 +19,48 @@ def test_shapes_and_loss_decreases():
     assert pred.shape == (2, 4, 2) and np.all((pred >= 0) & (pred <= 32))
 
 
-def test_soft_argmax_reads_peak_cell_centre():
-    model = landmarks.LandmarkNetTiny(num_landmarks=1)
-    x = jnp.zeros((1, 32, 32, 3))
+class _ZeroMaps(nn.Module):
+    dtype: object = jnp.float32
+
+    def __call__(self, x, train=False):
+        b, h, w, _ = x.shape
+        return [jnp.zeros((b, h // 4, w // 4, 2), self.dtype), jnp.zeros((b, h // 8, w // 8, 2), self.dtype)]
+
+
+def _landmarks_from_heatmap(heat, image_hw):
+    """Run LandmarkNetTiny on a zero image of ``image_hw`` with its heatmap conv's output replaced by ``heat``."""
+    # the readout under test sees only the heatmap: a stand-in backbone (two zero maps, strides 4 and 8) keeps it cheap
+    model = landmarks.LandmarkNet(num_landmarks=heat.shape[-1], backbone=_ZeroMaps, width=4)
+    x = jnp.zeros((1, *image_hw, 3))
     v = model.init(jax.random.PRNGKey(0), x)
-    # zero the heatmap conv and put a huge bias: uniform heatmap -> expectation = image centre
-    v = jax.tree_util.tree_map(lambda a: a, v)
-    v["params"]["heatmap"]["kernel"] = jnp.zeros_like(v["params"]["heatmap"]["kernel"])
-    out = model.apply(v, x)
-    np.testing.assert_allclose(out["landmarks"][0, 0], [16.0, 16.0], atol=1e-4)
+
+    def replace_heatmap(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.module.name == "heatmap" and context.method_name == "__call__":
+            assert out.shape == heat.shape, (out.shape, heat.shape)
+            return jnp.asarray(heat, out.dtype)
+        return out
+
+    with nn.intercept_methods(replace_heatmap):
+        out = model.apply(v, x)
+    np.testing.assert_array_equal(out["heatmaps"], heat)  # the readout saw our heatmap
+    return np.asarray(out["landmarks"][0])
+
+
+def test_soft_argmax_reads_peak_cell_centre():
+    """Asymmetric peaks on a non-square image: an x/y swap (grid or image size) moves every landmark."""
+    hgt, wid = 32, 48  # stride 4: an 8 x 12 grid of 4 px cells, centres at 4 * (index + 0.5)
+    heat = np.zeros((1, 8, 12, 3), np.float32)
+    heat[0, 1, 9, 0] = 100.0  # row 1, column 9: (x, y) = (38, 6)
+    heat[0, 6, 2, 1] = 100.0  # row 6, column 2: (10, 26)
+    heat[0, 2, 3, 2] = heat[0, 2, 11, 2] = 100.0  # two equal peaks in row 2: the mean, (30, 10)
+    got = _landmarks_from_heatmap(heat, (hgt, wid))
+    np.testing.assert_allclose(got, [[38.0, 6.0], [10.0, 26.0], [30.0, 10.0]], atol=1e-3)
+
+
+def test_soft_argmax_of_a_uniform_heatmap_is_the_image_centre():
+    got = _landmarks_from_heatmap(np.zeros((1, 8, 12, 1), np.float32), (32, 48))
+    np.testing.assert_allclose(got, [[24.0, 16.0]], atol=1e-4)
 
 
 def test_metrics_normalized_by_box_size():
