@@ -105,15 +105,24 @@ def test_list(capsys):
     (["train", "localization_shapes", "--set", "box_loss=iou"], "expected one of 'giou', 'smooth_l1', got 'iou'"),
     (["train", "dcgan_digits", "--set", "upsampling=bilinear"], "'transposed', 'nearest', 'bed_of_nails'"),
     (["train", "mode_collapse", "--set", "kinds=ring,square"], "kinds=ring,square: expected elements of type one of"),
-    (["eval", "fake_exp", "--workdir", "."], "no checkpoint of fake_exp"),
+    (["eval", "fake_exp", "--workdir", "empty"], "no checkpoint of fake_exp"),
 ])
 def test_bad_input_exits_nonzero_and_writes_nothing(tmp_path, capsys, argv, message):
-    workdir = tmp_path / "w"
+    """Every case runs on a workdir under tmp_path (train: a new one; eval: its --workdir, a missing directory or an
+    existing empty one), and that workdir is exactly as before: still missing, or still empty."""
     if argv[0] == "train":
+        workdir = tmp_path / "w"
         argv = argv + ["--workdir", str(workdir)]
+    else:
+        i = argv.index("--workdir") + 1
+        workdir = tmp_path / argv[i]
+        if argv[i] == "empty":
+            workdir.mkdir()
+        argv = argv[:i] + [str(workdir)] + argv[i + 1:]
+    existed = workdir.exists()
     assert main(argv) == 2
     assert message in capsys.readouterr().err
-    assert not workdir.exists()
+    assert workdir.exists() == existed and (not existed or _files(workdir) == []), _files(tmp_path)
 
 
 def test_train_eval_and_refusals(tmp_path, capsys):
