@@ -23,6 +23,37 @@ from benchmarks.harness import Row, add_device_argument, compile_time, median_ti
 from jaxvision.models.detection import ssd
 
 
+def ssd_workload(batch: int, torch_device: str = "cpu"):
+    """The compared calls on one random batch of ``batch`` 300 x 300 images (seeded): ``(ours_forward,
+    ours_predict, torchvision_forward, torchvision_predict)``, zero-argument callables; torchvision's model and
+    tensors on ``torch_device`` ('cpu' or 'cuda'), ours on JAX's default device."""
+    import torch
+    import torchvision
+
+    images = np.random.RandomState(0).rand(batch, 300, 300, 3).astype(np.float32)
+    model = ssd.SSD300(num_classes=20)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(images[:1]))
+    x = jnp.asarray(images)
+    forward = jax.jit(lambda v, im: model.apply(v, im))
+    predict = ssd.predict_fn(model)
+    torch.manual_seed(0)
+    tv = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21)
+    tv = tv.eval().to(torch_device)
+    xt = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(torch_device)
+    xt_norm = (xt - torch.tensor([0.48235, 0.45882, 0.40784], device=torch_device).view(1, 3, 1, 1)) * 255.0
+    xt_list = list(xt)
+
+    def tv_forward():
+        with torch.inference_mode():
+            return tv.head(list(tv.backbone(xt_norm).values()))
+
+    def tv_predict():
+        with torch.inference_mode():
+            return tv(xt_list)
+
+    return (lambda: forward(variables, x)), (lambda: predict(variables, x)), tv_forward, tv_predict
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_device_argument(parser)
@@ -34,39 +65,18 @@ def main(argv=None):
     dev, sync = device.torch, device.sync
 
     import torch
-    import torchvision
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    images = np.random.RandomState(0).rand(args.batch, 300, 300, 3).astype(np.float32)
-
-    model = ssd.SSD300(num_classes=20)
-    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(images[:1]))
-    x = jnp.asarray(images)
-    forward = jax.jit(lambda v, im: model.apply(v, im))
-    predict = ssd.predict_fn(model)
-
-    torch.manual_seed(0)
-    tv = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21).eval().to(dev)
-    xt = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(dev)
-    xt_norm = (xt - torch.tensor([0.48235, 0.45882, 0.40784], device=dev).view(1, 3, 1, 1)) * 255.0
-    xt_list = list(xt)
-
-    def tv_forward():
-        with torch.inference_mode():
-            return tv.head(list(tv.backbone(xt_norm).values()))
-
-    def tv_predict():
-        with torch.inference_mode():
-            return tv(xt_list)
+    ours_forward, ours_predict, tv_forward, tv_predict = ssd_workload(args.batch, dev)
 
     rows = []
-    c = compile_time(lambda: forward(variables, x)) - median_time(lambda: forward(variables, x), 1, 0)
-    ours = median_time(lambda: forward(variables, x), args.repeats)
+    c = compile_time(ours_forward) - median_time(ours_forward, 1, 0)
+    ours = median_time(ours_forward, args.repeats)
     peer = median_time(tv_forward, args.repeats, sync=sync)
     rows.append(Row(f"SSD300-VGG16 forward, batch {args.batch}", ours, peer, c, target=1.0))
-    c = compile_time(lambda: predict(variables, x)) - median_time(lambda: predict(variables, x), 1, 0)
-    ours = median_time(lambda: predict(variables, x), args.repeats)
+    c = compile_time(ours_predict) - median_time(ours_predict, 1, 0)
+    ours = median_time(ours_predict, args.repeats)
     peer = median_time(tv_predict, args.repeats, sync=sync)
     rows.append(Row(f"SSD300-VGG16 predict (decode + NMS), batch {args.batch}", ours, peer, c, target=1.0))
     print_table(f"SSD300-VGG16 inference on {device.describe()} (random weights)", rows, "torchvision", device=device)

@@ -270,40 +270,15 @@ def section_dcgan():
 
 
 def section_ssd():
-    import jax
-    import jax.numpy as jnp
-    import torch
-    import torchvision
+    from benchmarks.detectors import ssd_workload
 
-    from jaxvision.models.detection import ssd
-
-    dev, batch = torch_device(), 2 if ARGS.quick else 32
-    images = np.random.RandomState(0).rand(batch, 300, 300, 3).astype(np.float32)
-    model = ssd.SSD300(num_classes=20)
-    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(images[:1]))
-    x = jnp.asarray(images)
-    forward = jax.jit(lambda v, im: model.apply(v, im))
-    predict = ssd.predict_fn(model)
-    torch.manual_seed(0)
-    tv = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21).eval().to(dev)
-    xt = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(dev)
-    xt_norm = (xt - torch.tensor([0.48235, 0.45882, 0.40784], device=dev).view(1, 3, 1, 1)) * 255.0
-    xl = list(xt)
-
-    def tv_forward():
-        with torch.inference_mode():
-            return tv.head(list(tv.backbone(xt_norm).values()))
-
-    def tv_predict():
-        with torch.inference_mode():
-            return tv(xl)
-
-    c = first_call(lambda: forward(variables, x))
-    row("ssd", f"SSD300-VGG16 network forward, batch {batch}", jax_time(lambda: forward(variables, x), reps(10)),
+    batch = 2 if ARGS.quick else 32
+    ours_forward, ours_predict, tv_forward, tv_predict = ssd_workload(batch, torch_device())
+    c = first_call(ours_forward)
+    row("ssd", f"SSD300-VGG16 network forward, batch {batch}", jax_time(ours_forward, reps(10)),
         torch_time(tv_forward, reps(10)), None, c)
-    c = first_call(lambda: predict(variables, x))
-    row("ssd", f"SSD300-VGG16 full predict (decode + NMS), batch {batch}",
-        jax_time(lambda: predict(variables, x), reps(10)),
+    c = first_call(ours_predict)
+    row("ssd", f"SSD300-VGG16 full predict (decode + NMS), batch {batch}", jax_time(ours_predict, reps(10)),
         torch_time(tv_predict, reps(10)), None, c)
 
 
