@@ -32,9 +32,12 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import numpy as np  # noqa: E402
 
+from benchmarks.harness import add_device_argument, compile_time, median_time, select_device  # noqa: E402
+
 T0 = time.time()
 RESULT = {"rows": [], "errors": {}, "env": {}}
 ARGS = None
+DEVICE = None  # harness.Device chosen by --device
 
 
 def log(*parts):
@@ -52,41 +55,12 @@ def save():
 
 def jax_time(fn, repeats=20, warmup=2):
     """Median seconds of a JAX call (blocked on), after warm-up."""
-    import jax
-
-    for _ in range(warmup):
-        jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(fn, repeats, warmup)
 
 
 def torch_time(fn, repeats=20, warmup=2):
-    """Median seconds of a torch call, synchronising the device before every clock read."""
-    import torch
-
-    sync = torch.cuda.synchronize if torch.cuda.is_available() and ARGS.device == "gpu" else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def first_call(fn):
-    import jax
-
-    t = time.perf_counter()
-    jax.block_until_ready(fn())
-    return time.perf_counter() - t
+    """Median seconds of a torch call, the device synchronised before every clock read."""
+    return median_time(fn, repeats, warmup, sync=DEVICE.sync)
 
 
 def row(section, name, ours_s, peer_s=None, target=None, compile_s=None, **extra):
@@ -111,7 +85,7 @@ def reps(full, quick=3):
 
 
 def torch_device():
-    return "cuda" if ARGS.device == "gpu" else "cpu"
+    return DEVICE.torch
 
 
 def section_env():
@@ -120,17 +94,13 @@ def section_env():
     import torchvision
 
     env = {"jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()], "torch": torch.__version__,
-           "torchvision": torchvision.__version__, "python": sys.version.split()[0], "device": ARGS.device}
-    env["card"] = torch.cuda.get_device_name() if ARGS.device == "gpu" else "cpu"
+           "torchvision": torchvision.__version__, "python": sys.version.split()[0], "device": DEVICE.kind,
+           "card": DEVICE.name if DEVICE.is_gpu else "cpu"}
     try:
         env["nvidia_smi"] = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.SubprocessError) as e:
         env["nvidia_smi"] = repr(e)
     RESULT["env"] = env
-    if ARGS.device == "gpu":
-        torch.backends.cudnn.benchmark = True
-        if jax.devices()[0].platform != "gpu":
-            raise RuntimeError(f"--device gpu: JAX's default backend is {jax.devices()[0].platform}, not gpu")
     log("env", env)
 
 
@@ -153,7 +123,7 @@ def section_nms():
         b, s, _ = detection_boxes(n, max(n // 20, 1), seed=n)
         jb, js = jnp.asarray(b), jnp.asarray(s)
         tb, ts = torch.from_numpy(b).to(dev), torch.from_numpy(s).to(dev)
-        c = first_call(lambda: nms(jb, js))
+        c = compile_time(lambda: nms(jb, js))
         idx, kept = nms(jb, js)
         ours_kept = np.asarray(idx)[: int(kept)]
         same = np.array_equal(ours_kept, torchvision.ops.nms(tb, ts, thr).cpu().numpy())
@@ -169,7 +139,7 @@ def section_nms():
         td = [(torch.from_numpy(b).to(dev), torch.from_numpy(s).to(dev), torch.from_numpy(c).long().to(dev))
               for b, s, c in data]
         f = jax.jit(jax.vmap(lambda b, s, c: ops.batched_nms(b, s, c, thr)))
-        c = first_call(lambda: f(jb, js, jc))
+        c = compile_time(lambda: f(jb, js, jc))
         idx, kept = f(jb, js, jc)
         ours_kept = [np.asarray(idx[i])[: int(kept[i])] for i in range(imgs)]
         same = all(np.array_equal(o, torchvision.ops.batched_nms(*t, thr).cpu().numpy()) for o, t in zip(ours_kept, td))
@@ -223,12 +193,12 @@ def section_roi():
             return tfg.grad
 
         shape = f"{n}x{h}x{w}x{ch}, {k} RoIs, 7x7, sampling 2, aligned"
-        c = first_call(lambda: fwd(fj, bj, ij))
+        c = compile_time(lambda: fwd(fj, bj, ij))
         err = float(np.abs(np.asarray(fwd(fj, bj, ij)) - t_fwd().permute(0, 2, 3, 1).cpu().numpy()).max())
         row("roi", f"roi_align forward {shape}", jax_time(lambda: fwd(fj, bj, ij), reps(20)),
             torch_time(t_fwd, reps(20)),
             1.0, c, max_abs_diff=err)
-        c = first_call(lambda: bwd(fj, bj, ij, gj))
+        c = compile_time(lambda: bwd(fj, bj, ij, gj))
         err = float(np.abs(np.asarray(bwd(fj, bj, ij, gj)) - t_bwd().permute(0, 2, 3, 1).cpu().numpy()).max())
         row("roi", f"roi_align feature gradient {shape}", jax_time(lambda: bwd(fj, bj, ij, gj), reps(20)),
             torch_time(t_bwd, reps(20)), 1.0, c, max_abs_diff=err)
@@ -239,7 +209,7 @@ def section_roi():
                 with torch.no_grad():
                     return torchvision.ops.roi_align(tf, rois, (7, 7), 1 / stride, -1, True)
 
-            c = first_call(lambda: adaptive(fj, bj, ij))
+            c = compile_time(lambda: adaptive(fj, bj, ij))
             err = float(np.abs(np.asarray(adaptive(fj, bj, ij)) - t_adaptive().permute(0, 2, 3, 1).cpu().numpy()).max())
             row("roi", f"roi_align forward {n}x{h}x{w}x{ch}, {k} RoIs, 7x7, adaptive sampling, aligned",
                 jax_time(lambda: adaptive(fj, bj, ij), reps(20)), torch_time(t_adaptive, reps(20)), None, c,
@@ -263,7 +233,7 @@ def section_dcgan():
             box["s"], metrics = step(box["s"], x)
             return metrics
 
-        c = first_call(ours)
+        c = compile_time(ours)
         t = jax_time(ours, reps(20))
         peer, _ = torch_step_fn(real, device=torch_device())
         row("dcgan", f"DCGAN 64 px train step, batch {batch}", t, torch_time(peer, reps(20)), None, c)
@@ -274,10 +244,10 @@ def section_ssd():
 
     batch = 2 if ARGS.quick else 32
     ours_forward, ours_predict, tv_forward, tv_predict = ssd_workload(batch, torch_device())
-    c = first_call(ours_forward)
+    c = compile_time(ours_forward)
     row("ssd", f"SSD300-VGG16 network forward, batch {batch}", jax_time(ours_forward, reps(10)),
         torch_time(tv_forward, reps(10)), None, c)
-    c = first_call(ours_predict)
+    c = compile_time(ours_predict)
     row("ssd", f"SSD300-VGG16 full predict (decode + NMS), batch {batch}", jax_time(ours_predict, reps(10)),
         torch_time(tv_predict, reps(10)), None, c)
 
@@ -331,7 +301,7 @@ def section_frechet():
         dt = np.float64 if x64 else np.float32
         args = [v.astype(dt) for v in (mu1, s1, mu2, s2)]
         ours = lambda: frechet_distance(*args, x64=x64)  # noqa: E731
-        c = first_call(ours)
+        c = compile_time(ours)
         value = float(ours())
         row("frechet", f"frechet_distance d={d} {'float64' if x64 else 'float32'} (ours on "
             f"{jax.devices()[0].platform}; pytorch-fid's scipy sqrtm on the CPU)", jax_time(ours, reps(3), 1), peer_s,
@@ -351,7 +321,7 @@ def section_inception():
     x = jnp.asarray(np.random.default_rng(0).random((batch, 64, 64, 3), dtype=np.float32))
     variables = jax.jit(net.init)(jax.random.PRNGKey(0), x[:1])
     f = jax.jit(lambda v, x: net.apply(v, x)["pool3"])
-    c = first_call(lambda: f(variables, x))
+    c = compile_time(lambda: f(variables, x))
     tv = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False)
     tv = tv.eval().to(dev)
     xt = torch.from_numpy(np.asarray(x)).permute(0, 3, 1, 2).contiguous().to(dev)
@@ -383,9 +353,10 @@ def table() -> str:
 
 
 def main(argv=None):
-    global ARGS
+    global ARGS, DEVICE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
+    add_device_argument(ap)
+    ap.set_defaults(device="gpu")
     ap.add_argument("--quick", action="store_true", help="small sizes (a dry run)")
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--out", default=os.environ.get("OUT", "runs/bench"))
@@ -393,8 +364,7 @@ def main(argv=None):
     unknown = sorted(set(ARGS.sections.split(",")) - set(SECTIONS))
     if unknown:
         ap.error(f"--sections: unknown {unknown}; expected names from {list(SECTIONS)}")
-    if ARGS.device == "cpu":
-        os.environ["JAX_PLATFORMS"] = "cpu"
+    DEVICE = select_device(ARGS.device, ap)  # JAX on the chosen platform; on the GPU cudnn.benchmark is on
     section_env()
     for name in ARGS.sections.split(","):
         log("== section", name)

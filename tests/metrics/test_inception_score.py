@@ -6,17 +6,9 @@ from jaxvision.metrics.generative.isc import inception_score
 
 
 def _reference_is(logits, splits):
-    """The original, transcribed from improved-gan's ``inception_score/model.py`` (``get_inception_score``):
-
-        for i in range(splits):
-            part = preds[(i * preds.shape[0] // splits):((i + 1) * preds.shape[0] // splits), :]
-            kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
-            kl = np.mean(np.sum(kl, 1))
-            scores.append(np.exp(kl))
-        return np.mean(scores), np.std(scores)
-
-    with ``preds`` the softmax of the logits, here in float64. Every sample lands in exactly one chunk.
-    """
+    """The original, transcribed line by line from improved-gan's ``inception_score/model.py``
+    (``get_inception_score``'s split loop), with ``preds`` the softmax of the logits, here in float64. Every
+    sample lands in exactly one chunk."""
     x = logits.astype(np.float64)
     preds = np.exp(x - x.max(1, keepdims=True))
     preds /= preds.sum(1, keepdims=True)
