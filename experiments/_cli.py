@@ -11,7 +11,9 @@ It lives with the experiments it runs (the application layer): the ``jaxvision``
 
 Bad input (unknown experiment, unknown config key, wrong-typed value, a corrupt checkpoint, a workdir holding
 another experiment) prints ``jaxvision: error: ...`` to stderr and exits with status 2 before anything in the
-workdir is written; a non-finite loss exits with status 3 (the last good checkpoint is kept).
+workdir is written; a non-finite loss exits with status 3 (the last good checkpoint is kept). After a successful
+``train`` or ``eval`` the workdir gets ``summary.json`` (command, config, metrics, machine, date, wall time; see
+``experiments/_summary.py``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,9 +68,11 @@ def _list() -> int:
     return 0
 
 
-def _run(args) -> int:
+def _run(args, argv: list[str]) -> int:
     import experiments
+    from experiments import _summary
 
+    t0 = time.perf_counter()
     module = experiments.get(args.experiment)
     sets = experiments.parse_sets(args.sets)
     if args.command == "train":
@@ -81,8 +86,12 @@ def _run(args) -> int:
         if not os.path.isdir(args.workdir):
             raise experiments.ExperimentError(f"--workdir {args.workdir}: no such directory")
         cfg = experiments.stored_config(module, args.workdir, sets)
-        result = module.evaluate(cfg, args.workdir)
-    _print_result(result or {})
+        workdir = args.workdir
+        result = module.evaluate(cfg, workdir)
+    result = result or {}
+    _summary.write_summary(workdir, _summary.make_summary(args.experiment, ["jaxvision", *argv], cfg, result,
+                                                          time.perf_counter() - t0))
+    _print_result(result)
     return 0
 
 
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from jaxvision.train import CheckpointError, NonFiniteLossError
 
     try:
-        return _run(args)
+        return _run(args, argv)
     except (ExperimentError, CheckpointError, FileNotFoundError) as e:
         print(f"jaxvision: error: {e}", file=sys.stderr)
         return 2
