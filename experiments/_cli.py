@@ -2,7 +2,7 @@
 
     jaxvision list
     jaxvision train EXPERIMENT [--workdir DIR] [--set key=value ...] [--tiny]
-    jaxvision eval EXPERIMENT --workdir DIR [--set key=value ...]
+    jaxvision eval EXPERIMENT --workdir DIR [--step N] [--set key=value ...]
     jaxvision fid PATH PATH [--weights FILE] [--save-stats] [--no-check-hash] ...
                                  (jaxvision.metrics.generative.fid_pipeline.main)
 
@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
     for name, help_ in (("train", "train an experiment (resumes from WORKDIR's latest checkpoint)"),
-                        ("eval", "evaluate the latest checkpoint in WORKDIR with the config stored in it")):
+                        ("eval", "evaluate the latest readable (or --step N) checkpoint in WORKDIR with the config "
+                                "stored in it")):
         c = sub.add_parser(name, help=help_)
         c.add_argument("experiment", help="experiment name (see `jaxvision list`)")
         c.add_argument("--workdir", required=name == "eval",
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="override a config field, e.g. --set num_steps=500, or pick a preset: --set preset=NAME "
                             "(repeatable)" if name == "train" else
                             "override an eval-time config field (the experiment's EVAL_KEYS; repeatable)")
+        if name == "eval":
+            c.add_argument("--step", type=int, default=None,
+                           help="evaluate this checkpoint step exactly (default: the newest readable one)")
         if name == "train":
             c.add_argument("--tiny", action="store_true", help="apply the experiment's TINY overrides (smoke test)")
     sub.add_parser("fid", help="compute FID between image folders / npz statistics", add_help=False)
@@ -85,9 +89,12 @@ def _run(args, argv: list[str]) -> int:
     else:
         if not os.path.isdir(args.workdir):
             raise experiments.ExperimentError(f"--workdir {args.workdir}: no such directory")
-        cfg = experiments.stored_config(module, args.workdir, sets)
+        from jaxvision.train.checkpoint import pinned_step
+
         workdir = args.workdir
-        result = module.evaluate(cfg, workdir)
+        with pinned_step(args.step):
+            cfg = experiments.stored_config(module, workdir, sets)
+            result = module.evaluate(cfg, workdir)
     result = result or {}
     _summary.write_summary(workdir, _summary.make_summary(args.experiment, ["jaxvision", *argv], cfg, result,
                                                           time.perf_counter() - t0))

@@ -163,7 +163,8 @@ def load_classifier(workdir: str) -> tuple[Callable, Config]:
     """
     if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
         raise FileNotFoundError(f"no checkpoint of {NAME} in {os.path.abspath(workdir)}")
-    meta = CheckpointManager(workdir, NAME).metadata()
+    with CheckpointManager(workdir, NAME) as ckpt:
+        meta = ckpt.metadata()
     saved = {k: v for k, v in meta["config"].items() if k in {f.name for f in dataclasses.fields(Config)}}
     saved["widths"] = tuple(saved.get("widths", Config.widths))
     cfg = Config(**{**saved, "data_parallel": False})

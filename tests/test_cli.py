@@ -131,12 +131,30 @@ def test_train_eval_and_refusals(tmp_path, capsys):
     assert main(argv) == 0
     assert '"test_accuracy"' in capsys.readouterr().out
     assert os.path.exists(os.path.join(workdir, "metrics.jsonl"))
+    # summary.json: what ran and what it measured (the source of README's result tables)
+    summary = json.load(open(os.path.join(workdir, "summary.json")))
+    assert set(summary) == {"experiment", "command", "config", "metrics", "machine", "date", "wall_s"}
+    assert summary["experiment"] == "fake_exp" and summary["command"] == ["jaxvision", *argv]
+    assert summary["config"] == {"num_steps": 4, "learning_rate": 0.1, "widths": [8], "data_parallel": False,
+                                 "eval_batches": 1}
+    assert summary["metrics"]["test_accuracy"] == 0.5 and summary["metrics"]["steps_per_sec"] > 0
+    assert summary["machine"]["cpu_count"] == os.cpu_count() and summary["machine"]["jax"]
+    assert summary["date"].endswith("+00:00") and summary["wall_s"] > 0
     # eval rebuilds the model from the config stored in the checkpoint, not from the command-line defaults
     assert main(["eval", "fake_exp", "--workdir", workdir]) == 0
     out = _result(capsys.readouterr().out)
     assert out["step"] == 4 and out["widths"] == [8] and out["eval_batches"] == 1
     assert main(["eval", "fake_exp", "--workdir", workdir, "--set", "eval_batches=3"]) == 0
     assert _result(capsys.readouterr().out)["eval_batches"] == 3
+    summary = json.load(open(os.path.join(workdir, "summary.json")))
+    assert summary["command"][1] == "eval" and summary["metrics"]["eval_batches"] == 3
+    assert summary["config"]["eval_batches"] == 3 and summary["config"]["widths"] == [8]
+    history = [json.loads(line) for line in open(os.path.join(workdir, "summaries.jsonl"))]
+    assert [h["command"][1] for h in history] == ["train", "eval", "eval"] and history[-1] == summary
+    assert main(["eval", "fake_exp", "--workdir", workdir, "--step", "2"]) == 0  # an explicit checkpoint
+    assert _result(capsys.readouterr().out)["step"] == 2
+    assert main(["eval", "fake_exp", "--workdir", workdir, "--step", "3"]) == 2
+    assert "no checkpoint step 3" in capsys.readouterr().err
     # keys that define the model or its training are not eval-time keys
     assert main(["eval", "fake_exp", "--workdir", workdir, "--set", "widths=(4,)"]) == 2
     assert "--set widths: not an eval-time key of 'fake_exp'" in capsys.readouterr().err
@@ -155,8 +173,11 @@ def test_train_eval_and_refusals(tmp_path, capsys):
     assert main(["train", "digits_classifier", "--tiny", "--workdir", workdir]) == 2
     assert "other_experiment" in capsys.readouterr().err
 
-    # a corrupt checkpoint is a clear error, and nothing is written
+    # corrupt checkpoints (every step: no fallback) are a clear error, and nothing is written
     open(meta, "w").write("{corrupt")
+    meta2 = meta.replace(f"{os.sep}4{os.sep}", f"{os.sep}2{os.sep}")
+    text2 = open(meta2).read()
+    open(meta2, "w").write("{corrupt")
     assert main(["train", "fake_exp", "--workdir", workdir, "--set", "num_steps=8"]) == 2
     assert "corrupt" in capsys.readouterr().err
     assert main(["eval", "fake_exp", "--workdir", workdir]) == 2
@@ -164,6 +185,13 @@ def test_train_eval_and_refusals(tmp_path, capsys):
     after = {f: os.path.getmtime(os.path.join(workdir, f)) for f in _files(workdir)}
     assert after.keys() == before.keys()
     assert all(after[f] == before[f] for f in after if not f.endswith("meta/metadata"))
+    assert "Traceback" not in capsys.readouterr().err
+    # only the latest corrupt: eval falls back to step 2 with a one-line warning, step 4 is moved aside
+    open(meta2, "w").write(text2)
+    assert main(["eval", "fake_exp", "--workdir", workdir]) == 0
+    out, err = capsys.readouterr()
+    assert _result(out)["step"] == 2 and "warning: checkpoint step 4 is corrupt" in err and "Traceback" not in err
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "corrupt-4"]
 
 
 def test_list_reports_a_broken_experiment_without_hiding_others(monkeypatch, capsys):

@@ -15,14 +15,26 @@ Atomicity: Orbax writes a step into ``<step>.orbax-checkpoint-tmp-*`` and rename
 every file is complete, so a process killed in the middle of a save leaves at most a tmp directory, which is never
 read (and is deleted when the manager next opens the directory). The latest finished step is always intact.
 
-Safety: opening a workdir whose latest checkpoint belongs to another experiment raises ``CheckpointError`` before
-anything is written; so does a checkpoint that cannot be read. Orbax refuses to save over an existing step.
+Safety: opening a workdir whose newest readable checkpoint belongs to another experiment raises ``CheckpointError``
+before anything is written; so does a workdir none of whose checkpoints can be read. Orbax refuses to save over an
+existing step.
+
+Corruption: every checkpoint's ``meta/metadata`` holds ``state_sha256``, a digest of the state's arrays (dtype,
+shape, bytes), checked on restore, so a mangled array file is an error, never a silently different state.
+``restore()`` of the latest step falls back to the newest step that restores and verifies: each newer step that
+does not (while an older one of the same experiment does, so it is corrupt, not a different model) is moved aside
+to ``checkpoints/corrupt-<step>`` (never deleted) with a one-line warning on stderr naming it. ``restore(step=N)``
+restores exactly that step or raises.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import hashlib
 import json
 import os
+import sys
 from typing import Any
 
 import jax
@@ -34,6 +46,36 @@ CHECKPOINT_DIR = "checkpoints"
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be used: unreadable, corrupt, or written by another experiment."""
+
+
+CORRUPT_PREFIX = "corrupt-"  # a corrupt step directory is renamed to checkpoints/corrupt-<step>[-<n>]
+
+
+_PINNED_STEP: contextvars.ContextVar[int | None] = contextvars.ContextVar("jaxvision_pinned_step", default=None)
+
+
+@contextlib.contextmanager
+def pinned_step(step: int | None):
+    """Within the block, ``CheckpointManager.restore()`` and ``metadata()`` without a step use exactly ``step``
+    (no fallback) instead of the newest readable one: ``jaxvision eval --step N``. ``None`` changes nothing."""
+    token = _PINNED_STEP.set(None if step is None else int(step))
+    try:
+        yield
+    finally:
+        _PINNED_STEP.reset(token)
+
+
+def state_digest(state) -> str:
+    """sha256 (hex) over the state's leaves in tree order: dtype, shape and bytes of each (typed PRNG keys by their
+    key data). Stored with every checkpoint and compared on restore."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(state):
+        if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        a = np.ascontiguousarray(np.asarray(jax.device_get(leaf)))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _jsonable(config: Any) -> Any:
@@ -90,11 +132,21 @@ class CheckpointManager:
                 f"checkpoint {os.path.join(self.directory, str(step))} is unreadable or corrupt ({e}); move it "
                 "away or choose another --workdir (nothing was overwritten)") from None
 
+    def _newest_readable_meta(self, steps: list[int]) -> dict:
+        """The metadata of the newest step in ``steps`` whose metadata reads; the newest step's error if none."""
+        first = None
+        for step in reversed(steps):
+            try:
+                return self._read_meta(step)
+            except CheckpointError as e:
+                first = first or e
+        raise first
+
     def _check_existing(self) -> None:
         steps = self._step_dirs()
         if not steps:
             return
-        meta = self._read_meta(steps[-1])
+        meta = self._newest_readable_meta(steps)
         if meta["experiment"] != self.experiment:
             raise CheckpointError(
                 f"workdir {self.workdir} holds checkpoints of experiment {meta['experiment']!r}, not "
@@ -109,11 +161,15 @@ class CheckpointManager:
         return sorted(self._manager.all_steps())
 
     def metadata(self, step: int | None = None) -> dict:
-        """The JSON stored with a step (default: the latest): experiment, config, step, jaxvision version."""
-        step = self.latest_step() if step is None else step
-        if step is None:
+        """The JSON stored with a step (default: the newest step whose metadata reads): experiment, config, step,
+        jaxvision version, state_sha256."""
+        step = _PINNED_STEP.get() if step is None else step
+        if step is not None:
+            self._require_step(step)
+            return self._read_meta(step)
+        if self.latest_step() is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
-        return self._read_meta(step)
+        return self._newest_readable_meta(self.all_steps())
 
     def config_changes(self, step: int | None = None) -> dict[str, tuple]:
         """Config keys whose stored value (at ``step``, default latest) differs from this run's: {key: (old, new)}."""
@@ -139,32 +195,77 @@ class CheckpointManager:
             return False
         from jaxvision import __version__
 
-        meta = {"experiment": self.experiment, "config": self.config, "step": step, "jaxvision": __version__}
         if jax.process_count() > 1:  # per-process (pmap/unreplicated) arrays: save host copies, written by process 0
             state = jax.device_get(state)
+        meta = {"experiment": self.experiment, "config": self.config, "step": step, "jaxvision": __version__,
+                "state_sha256": state_digest(state)}
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                          meta=ocp.args.JsonSave(meta)), force=True)
         self._manager.wait_until_finished()
         return True
 
     def restore(self, target, step: int | None = None):
-        """Restore a step (default: the latest) into the structure, shapes and dtypes of ``target``.
+        """Restore a step (default: the newest readable one) into the structure, shapes and dtypes of ``target``.
 
         Args:
           target: a state of the same structure (e.g. the freshly initialized one); its static fields (apply_fn,
             tx) are kept, its arrays replaced.
-          step: which step; None means the latest.
+          step: which step, exactly (an error if it cannot be restored); None means the step of an enclosing
+            ``pinned_step`` block, else the latest, falling back to the newest step that restores: newer corrupt
+            ones are moved to ``checkpoints/corrupt-<step>`` with a one-line warning on stderr.
 
         Returns:
           The restored state, or ``target`` unchanged if there is no checkpoint yet.
 
         Raises:
-          CheckpointError: unreadable/corrupt files, another experiment's checkpoint, or arrays whose structure or
-            shapes differ from ``target`` (e.g. a changed model size).
+          CheckpointError: unreadable/corrupt files (of every step, with ``step=None``), another experiment's
+            checkpoint, or arrays whose structure or shapes differ from ``target`` (e.g. a changed model size).
         """
-        step = self.latest_step() if step is None else step
-        if step is None:
+        step = _PINNED_STEP.get() if step is None else step
+        if step is not None:
+            return self._restore_step(target, step)
+        return self._restore_newest_readable(target)
+
+    def _restore_newest_readable(self, target):
+        """Try the steps newest first; the first that restores wins and the newer ones are quarantined. If none
+        restores, nothing is moved (the model may simply differ) and the newest step's error is raised."""
+        steps = self.all_steps()
+        if not steps:
             return target
+        failed: list[tuple[int, CheckpointError]] = []
+        for step in reversed(steps):
+            try:
+                state = self._restore_step(target, step)
+            except CheckpointError as e:
+                failed.append((step, e))
+                continue
+            for bad, err in failed:
+                moved = self.quarantine(bad)
+                reason = " ".join(str(err).split())[:200]
+                print(f"jaxvision: warning: checkpoint step {bad} is corrupt, moved to {moved}; using step {step} "
+                      f"({reason})", file=sys.stderr, flush=True)
+            return state
+        raise failed[0][1]
+
+    def quarantine(self, step: int) -> str:
+        """Move step ``step``'s directory to ``checkpoints/corrupt-<step>`` (``-<n>`` appended if taken), never
+        deleting it; returns the new path. Orbax ignores such directories."""
+        src = os.path.join(self.directory, str(step))
+        dst = os.path.join(self.directory, f"{CORRUPT_PREFIX}{step}")
+        n = 1
+        while os.path.exists(dst):
+            dst, n = os.path.join(self.directory, f"{CORRUPT_PREFIX}{step}-{n}"), n + 1
+        os.rename(src, dst)
+        self._manager.reload()
+        return dst
+
+    def _require_step(self, step: int) -> None:
+        if step not in self.all_steps():
+            raise CheckpointError(f"no checkpoint step {step} in {self.directory}; steps: {self.all_steps()}")
+
+    def _restore_step(self, target, step: int):
+        """Restore exactly ``step`` and verify it against the digest stored with it."""
+        self._require_step(step)
         meta = self._read_meta(step)
         if meta["experiment"] != self.experiment:
             raise CheckpointError(f"checkpoint step {step} belongs to experiment {meta['experiment']!r}, "
@@ -185,6 +286,9 @@ class CheckpointManager:
         bad = [(np.shape(a), np.shape(b)) for a, b in zip(leaves_t, leaves_r) if np.shape(a) != np.shape(b)]
         if len(leaves_t) != len(leaves_r) or bad:
             raise CheckpointError(f"checkpoint step {step} does not match this model's state (shapes {bad[:3]})")
+        if "state_sha256" in meta and state_digest(state) != meta["state_sha256"]:
+            raise CheckpointError(f"checkpoint {os.path.join(self.directory, str(step))} is corrupt: its arrays "
+                                  "do not match the digest saved with them")
         return state
 
     def close(self) -> None:

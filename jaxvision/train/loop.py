@@ -81,7 +81,11 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
 
     ckpt = CheckpointManager(workdir, experiment, config, every=checkpoint_every, keep=keep)
     if resume:
-        state = ckpt.restore(state)
+        try:
+            state = ckpt.restore(state)
+        except BaseException:
+            ckpt.close()  # Orbax's threads must not outlive the error (no "Event loop is closed" at exit)
+            raise
         changes = ckpt.config_changes()
         if changes:
             warnings.warn(f"resuming {experiment} in {workdir} with a changed config: " + ", ".join(
