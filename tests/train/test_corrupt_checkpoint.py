@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from jaxvision.train import CheckpointError, CheckpointManager, read_metrics
-from jaxvision.train.checkpoint import pinned_step
 
 sys.path.insert(0, os.path.dirname(__file__))
 import resume_worker  # noqa: E402  (the tiny MLP run of the SIGKILL resume test)
@@ -66,6 +65,8 @@ def test_resume_falls_back_past_a_corrupt_latest_checkpoint(runs, tmp_path, capf
 def test_digest_explicit_step_and_no_fallback_across_models(runs, tmp_path, capfd):
     """Step 8's state directory replaced by step 4's: well-formed files Orbax reads without complaint, caught only
     by the digest stored with step 8."""
+    from jaxvision.train.checkpoint import pinned_step
+
     run = tmp_path / "run"
     shutil.copytree(runs / "first", run)
     shutil.rmtree(run / "checkpoints" / "8" / "state")
