@@ -31,16 +31,55 @@ def _batches(seed, n_batches=3, b=4, d=10, g=6, c=3):
     return out
 
 
-def test_streaming_coco_equals_pycocotools_on_exported_json():
+def _independent_coco(batches, num_classes):
+    """The pycocotools inputs built here from the raw padded arrays given to ``update``, by the documented
+    conventions (image ids 1, 2, ... in update order; category id = class index; bbox = [x1, y1, x2 - x1, y2 - y1];
+    area = w * h unless gt_area; ground truth with label in [0, C); detections where pred_valid, as a [B] count or
+    a [B, D] mask, with label in [0, C)), independently of the evaluator's own arrays."""
+    images, anns, dets, image_id = [], [], [], 0
+    for batch in batches:
+        for i in range(len(batch["gt_boxes"])):
+            image_id += 1
+            images.append({"id": image_id})
+            for j, (x1, y1, x2, y2) in enumerate(batch["gt_boxes"][i].tolist()):
+                label = int(batch["gt_labels"][i, j])
+                if 0 <= label < num_classes:
+                    area = (x2 - x1) * (y2 - y1) if batch.get("gt_area") is None else float(batch["gt_area"][i, j])
+                    anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": label,
+                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "area": area,
+                                 "iscrowd": int(batch["gt_crowd"][i, j])})
+            valid = np.asarray(batch["pred_valid"])
+            for j, (x1, y1, x2, y2) in enumerate(batch["pred_boxes"][i].tolist()):
+                ok = valid[i, j] if valid.ndim == 2 else j < valid[i]
+                label = int(batch["pred_labels"][i, j])
+                if ok and 0 <= label < num_classes:
+                    dets.append({"image_id": image_id, "category_id": label, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                                 "score": float(batch["pred_scores"][i, j])})
+    cats = [{"id": c, "name": str(c)} for c in range(num_classes)]
+    return {"images": images, "annotations": anns, "categories": cats}, dets
+
+
+def test_streaming_coco_equals_pycocotools_on_independently_built_inputs():
+    batches = [dict(b) for b in _batches(0)]
+    rng = np.random.default_rng(5)
+    for b in batches:
+        b.pop("gt_difficult")
+    # batch 2: pred_valid as a non-prefix [B, D] mask, an out-of-range label, and explicit gt_area
+    counts = batches[1]["pred_valid"]
+    batches[1]["pred_valid"] = (np.arange(10)[None] < counts[:, None]) & (rng.random((4, 10)) < 0.8)
+    batches[1]["pred_labels"][0, 0] = 7
+    batches[2]["gt_area"] = rng.uniform(10, 3000, (4, 6))
     ev = DetectionEvaluator(num_classes=3, kind="coco")
-    for batch in _batches(0):
-        batch = dict(batch)
-        batch.pop("gt_difficult")
+    for batch in batches:
         ev.update(**batch)
-    res = ev.compute()
-    gt, dets = ev.to_coco_json()
-    json.dumps(gt), json.dumps(dets)  # serializable
-    assert_same(res, pycoco_eval(gt, dets)[0])
+    gt, dets = _independent_coco(batches, 3)
+    assert_same(ev.compute(), pycoco_eval(gt, dets)[0])
+    # the export is the same data (ann ids aside)
+    gt_ours, dets_ours = ev.to_coco_json()
+    json.dumps(gt_ours), json.dumps(dets_ours)  # serializable
+    key = lambda a: (a["image_id"], a["category_id"], *np.round(a["bbox"], 4))  # noqa: E731
+    assert sorted(map(key, gt_ours["annotations"])) == sorted(map(key, gt["annotations"]))
+    assert sorted(map(key, dets_ours)) == sorted(map(key, dets))
     ev.reset()
     assert (ev.compute().precision == -1).all()
 
