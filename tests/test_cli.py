@@ -294,3 +294,23 @@ def test_eval_finds_the_config_of_a_workdir_holding_several_runs(tmp_path, capsy
     capsys.readouterr()
     with pytest.raises(Exception, match="hold different or no configs"):
         ex.stored_config(ex.get("fake_exp"), str(tmp_path))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")
+def test_default_workdir_and_non_finite_loss_exit_3(tmp_path, capsys, monkeypatch):
+    """Without --workdir, train uses runs/EXPERIMENT under the current directory; a loss that becomes non-finite
+    (an infinite learning rate) exits 3 with one error line, writing no checkpoint."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "fake_exp", "--tiny"]) == 0
+    capsys.readouterr()
+    run = tmp_path / "runs" / "fake_exp"
+    assert sorted(os.listdir(run / "checkpoints")) == ["2"] and (run / "summary.json").exists()
+    assert json.load(open(run / "summary.json"))["command"] == ["jaxvision", "train", "fake_exp", "--tiny"]
+
+    argv = ["train", "fake_exp", "--workdir", "nan", "--set", "learning_rate=1e39", "--set", "num_steps=6"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("jaxvision: error: ") and "non-finite" in err, err
+    assert "Traceback" not in err
+    assert "non-finite loss" in err and not os.listdir(tmp_path / "nan" / "checkpoints")
+    assert not (tmp_path / "nan" / "summary.json").exists()

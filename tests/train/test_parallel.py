@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxvision.train import TrainState, make_train_step, parallel
+from jaxvision.train import TrainState, make_eval_step, make_train_step, parallel
 
 
 class MLP(nn.Module):
@@ -80,3 +80,26 @@ def test_initialize_distributed_needs_all_settings(monkeypatch):
     monkeypatch.delenv("JAXVISION_PROCESS_ID", raising=False)
     with pytest.raises(ValueError, match="all"):
         parallel.initialize_distributed()
+
+
+def test_data_parallel_eval_step_sums_over_devices():
+    """The psum path: sums of the 8 shards equal the sums over the whole batch, on every device."""
+    n = jax.local_device_count()
+    if n < 8:
+        pytest.skip(f"needs 8 (simulated) devices, got {n}; tests/conftest.py sets XLA_FLAGS")
+    state, _ = _setup(None)
+    model = MLP()
+
+    def metrics_fn(params, batch_stats, batch):
+        _, logits = model.apply({"params": params, "batch_stats": batch_stats}, batch["image"])
+        return {"correct": jnp.sum(jnp.argmax(logits, -1) == batch["label"]), "n": jnp.float32(len(batch["label"])),
+                "logit_sum": jnp.sum(logits)}
+
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.uniform(0, 1, (32, 8, 8, 1)).astype(np.float32), "label": rng.integers(0, 10, 32)}
+    whole = jax.jit(make_eval_step(metrics_fn))(state, batch)
+    out = parallel.data_parallel_eval_step(metrics_fn)(parallel.replicate(state), parallel.shard(batch, 8))
+    assert int(whole["correct"]) > 0
+    for k in whole:
+        assert out[k].shape == (8,)
+        np.testing.assert_allclose(np.asarray(out[k]), np.full(8, whole[k]), rtol=1e-5)
