@@ -96,3 +96,55 @@ def test_convert_pth_to_npz(golden, tmp_path):
     assert recorded == sha and len(sha) == 64
     name = "Mixed_7c.branch_pool.conv.weight"
     np.testing.assert_array_equal(back[name], sd[name])
+
+
+def test_readme_conversion_command_without_torch(golden, tmp_path, monkeypatch, capsys):
+    """README's ``python -m jaxvision.metrics.generative.inception_weights IN.pth OUT.npz`` (its ``main``) end to
+    end, with a stand-in for ``torch.load`` (torch is not a test dependency; the real torch read is
+    test_convert_pth_to_npz): the hash check, the validation against the network and the written .npz."""
+    import sys
+    import types
+
+    from jaxvision.metrics.generative import inception_weights as iw
+
+    sd = golden[0]
+    pth = tmp_path / "random.pth"
+    with open(pth, "wb") as f:  # the stand-in's file format: an .npz under the .pth name
+        np.savez(f, **sd)
+
+    class Tensor:
+        def __init__(self, a):
+            self.a = a
+
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return self
+
+        def numpy(self):
+            return self.a
+
+    def load(path, map_location=None, weights_only=False):
+        assert map_location == "cpu" and weights_only  # never arbitrary unpickling
+        with np.load(path) as f:
+            return {k: Tensor(f[k]) for k in f.keys()}
+
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(load=load))
+    out = tmp_path / "cache" / "fid_inception.npz"
+    with pytest.raises(ValueError, match="not pytorch-fid's"):
+        iw.main([str(pth), str(out)])
+    assert not out.exists()
+    assert iw.main([str(pth), str(out), "--no-check-hash"]) == 0
+    assert f"wrote {out} (source sha256 {iw.sha256_file(pth)})" in capsys.readouterr().out
+    back, sha = read_state_dict(out, check_hash=False)
+    assert sha == iw.sha256_file(pth) and back.keys() == sd.keys()
+    for k in sd:
+        np.testing.assert_array_equal(back[k], sd[k])
+    broken = dict(sd)
+    broken.pop("Mixed_7c.branch_pool.conv.weight")
+    with open(pth, "wb") as f:
+        np.savez(f, **broken)
+    with pytest.raises(ValueError, match="missing .*Mixed_7c.*branch_pool"):  # validated before writing
+        iw.main([str(pth), str(tmp_path / "broken.npz"), "--no-check-hash"])
+    assert not (tmp_path / "broken.npz").exists()
