@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -33,9 +34,17 @@ class _Data:
         return {"image": x}
 
 
-@pytest.mark.filterwarnings("ignore:fid. only")
-def test_tiny_run_end_to_end(tmp_path):
-    out = dd.train(_cfg(), str(tmp_path))
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One TINY training run shared by the tests of this module: (workdir, train's result)."""
+    workdir = tmp_path_factory.mktemp("dcgan_digits")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "fid. only")
+        return workdir, dd.train(_cfg(), str(workdir))
+
+
+def test_tiny_run_end_to_end(tiny_run):
+    tmp_path, out = tiny_run
     for name in ("samples_final.png", "quality.md", "metrics.jsonl", "samples/step_000002.png"):
         assert (tmp_path / name).exists(), name
     for row in ("real_test_vs_train", "random_init_generator", "trained_generator", "trained_generator_ema"):
@@ -70,3 +79,27 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         restored = ckpt.restore(_dcgan.make_state(cfg))
     leaves = [np.asarray(x) for x in __import__("jax").tree_util.tree_leaves(restored)]
     assert all(np.all(np.isfinite(x)) for x in leaves if x.dtype.kind == "f")
+
+
+@pytest.mark.filterwarnings("ignore:fid. only")
+def test_evaluate_and_cli_eval_reproduce_the_trained_quality(tiny_run, capsys):
+    """``dcgan_digits.evaluate`` and ``jaxvision eval dcgan_digits`` on the TINY run: the same checkpoint, the same
+    samples, so the same FID / IS as measured right after training; quality.md is rewritten."""
+    from experiments._cli import main
+
+    workdir, trained = tiny_run
+    os.remove(workdir / "quality.md")
+    again = dd.evaluate(_cfg(), str(workdir))
+    assert (workdir / "quality.md").exists()
+    keys = [k for k in trained if k.split("/")[0] in ("real_test_vs_train", "trained_generator",
+                                                       "trained_generator_ema")]
+    assert len(keys) >= 12
+    for k in keys:
+        assert again[k] == pytest.approx(trained[k], rel=1e-5, abs=1e-6), k
+    capsys.readouterr()
+    assert main(["eval", "dcgan_digits", "--workdir", str(workdir)]) == 0
+    out = capsys.readouterr().out
+    cli = json.loads(out[out.rfind("\n{") + 1:])
+    assert cli["trained_generator/fid"] == pytest.approx(trained["trained_generator/fid"], rel=1e-5)
+    summary = json.load(open(workdir / "summary.json"))
+    assert summary["command"][:3] == ["jaxvision", "eval", "dcgan_digits"] and summary["config"]["num_steps"] == 4
