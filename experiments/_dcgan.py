@@ -209,7 +209,8 @@ def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
     z = latent_noise(jax.random.PRNGKey(cfg.seed + 20_000), cfg.num_eval_samples, (cfg.nz,))
     fake = (generate(state, z, ema=cfg.ema_decay is not None) + 1) / 2
     rgb = lambda x: np.clip(np.repeat(x, 3, -1) if x.shape[-1] == 1 else x, 0, 1)  # noqa: E731
-    result = fid(rgb(np.concatenate(real)), rgb(fake), weights=cfg.inception_weights or None)
+    real = np.concatenate(real)[:cfg.fid_real_samples]  # whole batches of 100 were read
+    result = fid(rgb(real), rgb(fake), weights=cfg.inception_weights or None)
     out = {"fid": result.value, "fid_num_real": result.num_samples[0], "fid_num_fake": result.num_samples[1]}
     writer = MetricsWriter(workdir)
     writer.write(int(state.step), "eval", out)

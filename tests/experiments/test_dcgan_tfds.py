@@ -1,4 +1,5 @@
 """The TFDS DCGAN configurations (mnist, cifar10, celeba) run end to end on stand-in data of the TFDS shapes."""
+import json
 import types
 
 import numpy as np
@@ -56,3 +57,59 @@ def test_tiny_run_on_stand_in_data(name, tmp_path, monkeypatch):
         assert x.shape[1:] == (cfg.size, cfg.size, 3) and x.min() >= 0.0 and x.max() <= 1.0
     assert out["fid_num_fake"] == cfg.num_eval_samples
     assert (tmp_path / "samples_final.png").exists() and (tmp_path / "samples" / "step_000001.png").exists()
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    """TINY dcgan_mnist through the real TFDS adapter (tfds.testing.mock_data: nothing downloaded), pmapped over
+    the 8 simulated devices (data_parallel=True, synchronized BatchNorm); FID replaced by a recorder (no Inception
+    weights in tests). Returns (module, cfg, workdir, train's result, what FID was fed)."""
+    import jax
+
+    tfds = pytest.importorskip("tensorflow_datasets")
+    if jax.local_device_count() < 8:
+        pytest.skip("needs the 8 simulated devices of tests/conftest.py")
+    import jaxvision.metrics
+
+    module = experiments.get("dcgan_mnist")
+    cfg = experiments.make_config(module, {"data_parallel": True}, tiny=True)
+    workdir = tmp_path_factory.mktemp("dcgan_mnist")
+    seen = []
+
+    def fake_fid(a, b, **kw):
+        seen.append((np.asarray(a), np.asarray(b)))
+        return types.SimpleNamespace(value=float(len(seen)), num_samples=(len(a), len(b)))
+
+    with pytest.MonkeyPatch.context() as mp, tfds.testing.mock_data(
+            num_examples=100, policy=tfds.testing.MockPolicy.USE_CODE):  # eval reads batches of 100
+        mp.setattr(jaxvision.metrics, "fid", fake_fid)
+        out = module.train(cfg, str(workdir))
+        yield module, cfg, workdir, out, seen, mp
+
+
+def test_tiny_dcgan_mnist_data_parallel_and_grey_to_rgb_fid(mnist_run):
+    module, cfg, workdir, out, seen, _ = mnist_run
+    assert cfg.data_parallel and cfg.channels == 1 and cfg.batch_size % 8 == 0
+    real, fake = seen[0]
+    for x, n in ((real, cfg.fid_real_samples), (fake, cfg.num_eval_samples)):
+        assert x.shape == (n, cfg.size, cfg.size, 3) and x.min() >= 0.0 and x.max() <= 1.0
+        np.testing.assert_array_equal(x[..., 0], x[..., 1])  # grey repeated to RGB
+        np.testing.assert_array_equal(x[..., 0], x[..., 2])
+    assert out["fid_num_fake"] == cfg.num_eval_samples and np.isfinite(out["d_loss"])
+    records = [r for r in __import__("jaxvision.train", fromlist=["read_metrics"]).read_metrics(workdir)
+               if r["split"] == "train"]
+    assert [r["step"] for r in records] == [1, 2]
+
+
+def test_evaluate_tfds_and_cli_eval_on_the_tiny_run(mnist_run, capsys):
+    """``evaluate_tfds`` (through ``jaxvision eval dcgan_mnist``) restores the data-parallel run's checkpoint and
+    feeds FID the same real images and the same samples as train did."""
+    from experiments._cli import main
+
+    module, cfg, workdir, out, seen, _ = mnist_run
+    n = len(seen)
+    assert main(["eval", "dcgan_mnist", "--workdir", str(workdir)]) == 0
+    assert json.loads(capsys.readouterr().out)["fid_num_real"] == cfg.fid_real_samples
+    real, fake = seen[n]
+    np.testing.assert_array_equal(real, seen[0][0])
+    np.testing.assert_allclose(fake, seen[0][1], atol=1e-6)
