@@ -1,4 +1,4 @@
-"""KID vs a NumPy transcription of torch-fidelity's estimator and subset sampling."""
+"""KID vs torch-fidelity (golden fixture from its own code) and a NumPy transcription of its estimator."""
 import numpy as np
 import pytest
 
@@ -52,3 +52,28 @@ def test_bad_input():
         kernel_inception_distance(np.zeros((10, 3)), np.zeros((10, 4)), 1, 5)
     with pytest.raises(ValueError, match="at least subset_size=1000"):
         kernel_inception_distance(np.zeros((10, 3)), np.zeros((10, 3)))
+
+
+def _make_kid_module():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parent / "fixtures" / "make_kid.py"
+    spec = importlib.util.spec_from_file_location("make_kid", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, path.with_name("kid_torch_fidelity.npz")
+
+
+def test_matches_torch_fidelity_golden():
+    """Golden values from torch-fidelity's own ``kid_features_to_metric`` (tests/metrics/fixtures/make_kid.py):
+    its subset sampling, kernel and unbiased estimator, incl. a non-default kernel and seed."""
+    mod, path = _make_kid_module()
+    golden = np.load(path)
+    for i, (name, n1, n2, d, subsets, size, seed, degree, gamma, coef0, shift) in enumerate(mod.CASES):
+        f1, f2 = mod.case_features(i, n1, n2, d, shift)
+        np.testing.assert_allclose([f1.sum(), f2.sum()], golden[f"{name}/feature_sums"], rtol=1e-12)
+        got = kernel_inception_distance(f1, f2, subsets=subsets, subset_size=size, seed=seed, degree=degree,
+                                        gamma=gamma, coef0=coef0, x64=True)
+        np.testing.assert_allclose(got.mean, golden[f"{name}/mean"], rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(got.std, golden[f"{name}/std"], rtol=1e-9, err_msg=name)
