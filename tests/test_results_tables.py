@@ -30,7 +30,8 @@ def test_readme_tables_match_the_result_files(mt):
 
 def test_reported_runs_are_full_runs_of_the_cli(mt):
     runs = mt.load_runs()
-    assert {"ssd_shapes", "yolo_shapes", "dcgan_digits"} <= {r["experiment"] for r in runs.values()}
+    assert {"ssd_shapes", "yolo_shapes", "localization_shapes", "landmarks_shapes", "dcgan_digits",
+            "digits_classifier"} <= {r["experiment"] for r in runs.values()}
     for stem, rec in runs.items():
         assert rec["command"][:2] in (["jaxvision", "train"], ["jaxvision", "eval"]), stem
         assert rec["command"][2] == rec["experiment"] and "--tiny" not in rec["command"], stem
