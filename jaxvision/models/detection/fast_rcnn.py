@@ -25,8 +25,8 @@ import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
 from jaxvision.models.backbones.resnet import ResNetSmall, ResNetTiny
-from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, normalize
-from jaxvision.models.detection.rcnn import check_proposals, make_proposal_predict
+from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, make_predict, normalize
+from jaxvision.models.detection.rcnn import check_proposals
 from jaxvision.models.detection.rcnn import decode as rcnn_decode
 from jaxvision.models.detection.region_sampling import sample_batch
 from jaxvision.ops import BoxCoder, roi_pool
@@ -73,6 +73,10 @@ class FastRCNN(nn.Module):
             rois, roi_mask = s["boxes"], s["valid"]
             out.update(roi_labels=s["labels"], roi_gt_boxes=s["gt_boxes"], roi_iou=s["iou"])
         else:
+            if proposals is None and self.is_initializing():  # init from images alone: one whole-image region
+                h, w = images.shape[1:3]
+                proposals = jnp.broadcast_to(jnp.array([0.0, 0.0, w, h], jnp.float32), (images.shape[0], 1, 4))
+                proposal_mask = jnp.ones((images.shape[0], 1), bool)
             if proposals is None:
                 raise ValueError("proposals: expected [B, P, 4] region proposals (or targets when training), got None")
             check_proposals(proposals, proposal_mask, images.shape[0])
@@ -132,8 +136,9 @@ def decode(outputs, image_hw):
 
 def predict_fn(model: FastRCNN, score_threshold: float = 0.01, iou_threshold: float = 0.3,
                max_detections: int = 100) -> Callable:
-    """``predict(variables, images, proposals, proposal_mask) -> Detections`` (the paper's NMS threshold 0.3)."""
-    return make_proposal_predict(model, decode, score_threshold=score_threshold, iou_threshold=iou_threshold,
+    """``predict(variables, images, proposals=..., proposal_mask=...) -> Detections``, jitted end to end (backbone,
+    RoI pooling, heads, decode, per-class NMS with the paper's threshold 0.3; ``common.make_predict``)."""
+    return make_predict(model, decode, score_threshold=score_threshold, iou_threshold=iou_threshold,
                                  max_detections=max_detections, topk_candidates=400)
 
 

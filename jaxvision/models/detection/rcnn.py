@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from jaxvision._checks import check_last_dim, check_rank
 from jaxvision.models.backbones.resnet import ResNetSmall, ResNetTiny
-from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, batched_postprocess, normalize
+from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, make_predict, normalize
 from jaxvision.models.detection.region_sampling import sample_batch
 from jaxvision.ops import BoxCoder, clip_boxes_to_image, crop_and_resize
 from jaxvision.ops.losses import softmax_cross_entropy
@@ -104,6 +104,10 @@ class RCNN(nn.Module):
             rois, roi_mask = s["boxes"], s["valid"]
             out.update(roi_labels=s["labels"], roi_gt_boxes=s["gt_boxes"], roi_iou=s["iou"])
         else:
+            if proposals is None and self.is_initializing():  # init from images alone: one whole-image region
+                h, w = images.shape[1:3]
+                proposals = jnp.broadcast_to(jnp.array([0.0, 0.0, w, h], jnp.float32), (images.shape[0], 1, 4))
+                proposal_mask = jnp.ones((images.shape[0], 1), bool)
             if proposals is None:
                 raise ValueError("proposals: expected [B, P, 4] region proposals (or targets when training), got None")
             check_proposals(proposals, proposal_mask, images.shape[0])
@@ -168,21 +172,9 @@ def decode(outputs, image_hw, coder: BoxCoder = REGRESSION_CODER):
     return clip_boxes_to_image(boxes, tuple(image_hw)), scores
 
 
-def make_proposal_predict(model, decode_fn: Callable, **postprocess) -> Callable:
-    """``predict(variables, images, proposals, proposal_mask) -> Detections``, jitted end to end (network, decode,
-    per-class NMS ``multiclass_nms`` with ``postprocess`` options)."""
-
-    @jax.jit
-    def predict(variables, images, proposals, proposal_mask):
-        outputs = model.apply(variables, images, train=False, proposals=proposals, proposal_mask=proposal_mask)
-        boxes, scores = decode_fn(outputs, images.shape[1:3])
-        return batched_postprocess(boxes, scores, **postprocess)
-
-    return predict
-
-
 def predict_fn(model: RCNN, score_threshold: float = 0.01, iou_threshold: float = 0.3,
                max_detections: int = 100) -> Callable:
-    """``predict(variables, images, proposals, proposal_mask) -> Detections`` (R-CNN's NMS threshold 0.3)."""
-    return make_proposal_predict(model, decode, score_threshold=score_threshold, iou_threshold=iou_threshold,
+    """``predict(variables, images, proposals=..., proposal_mask=...) -> Detections``, jitted end to end (warping,
+    CNN, decode, per-class NMS with R-CNN's threshold 0.3; ``common.make_predict``)."""
+    return make_predict(model, decode, score_threshold=score_threshold, iou_threshold=iou_threshold,
                                  max_detections=max_detections, topk_candidates=400)

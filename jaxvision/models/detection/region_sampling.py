@@ -35,6 +35,8 @@ def sample_regions(key, proposals, proposal_mask, gt_boxes, gt_labels, gt_mask, 
       float32 [N, 4] (the matched ground truth; for background its best-overlapping box, unused), 'iou' float32
       [N] (best IoU), 'valid' bool [N] (a sampled region; invalid slots hold label 0 and must be masked).
     """
+    proposals, proposal_mask, gt_boxes = jnp.asarray(proposals), jnp.asarray(proposal_mask, bool), jnp.asarray(gt_boxes)
+    gt_labels, gt_mask = jnp.asarray(gt_labels), jnp.asarray(gt_mask, bool)
     cand = jnp.concatenate([proposals, gt_boxes], 0) if add_gt else proposals
     cand_mask = jnp.concatenate([proposal_mask, gt_mask], 0) if add_gt else proposal_mask
     cand = cand.astype(jnp.float32)
