@@ -23,6 +23,7 @@ NAME = "fast_rcnn_shapes"
 @dataclasses.dataclass
 class Config(PR.ProposalConfig):
     width: int = 32
+    stages: int = 2                   # ResNetSmall stages (strides 2, 4): RoIs pooled from the stride-4 map
     batch_size: int = 2               # images per step (the paper's 2 x 64 RoIs)
     rois_per_image: int = 64
     positive_fraction: float = 0.25
@@ -41,14 +42,14 @@ class Config(PR.ProposalConfig):
 EVAL_KEYS = ("num_test", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress",
              "proposal_dir", "proposal_workers")
 
-TINY = dict(image_size=32, width=8, batch_size=2, rois_per_image=8, roi_size=3, hidden=16, num_steps=2,
+TINY = dict(image_size=32, width=8, stages=1, batch_size=2, rois_per_image=8, roi_size=3, hidden=16, num_steps=2,
             warmup_steps=1, num_train=4, num_test=4, log_every=1, checkpoint_every=2, max_detections=10,
             progress=False, measure_fps=False, proposal_mode="single", proposal_scale=1.0, max_proposals=16,
             proposal_workers=1)
 
 
 def make_model(cfg: Config) -> fast_rcnn.FastRCNN:
-    backbone = functools.partial(ResNetSmall, stage_sizes=(1, 1), width=cfg.width)
+    backbone = functools.partial(ResNetSmall, stage_sizes=(1,) * cfg.stages, width=cfg.width)
     return fast_rcnn.FastRCNN(num_classes=D.NUM_CLASSES[cfg.dataset], backbone=backbone, roi_size=cfg.roi_size,
                               hidden=cfg.hidden, rois_per_image=cfg.rois_per_image,
                               positive_fraction=cfg.positive_fraction, bg_iou_low=cfg.bg_iou_low)

@@ -24,6 +24,7 @@ NAME = "rcnn_shapes"
 @dataclasses.dataclass
 class Config(PR.ProposalConfig):
     width: int = 32
+    stages: int = 3                   # ResNetSmall stages on the 32 px warps (strides 2, 4, 8)
     batch_size: int = 4               # images per step: 4 x 32 = 128 warped regions (the paper's mini-batch)
     regions_per_image: int = 32
     positive_fraction: float = 0.25
@@ -43,14 +44,14 @@ class Config(PR.ProposalConfig):
 EVAL_KEYS = ("num_test", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress",
              "proposal_dir", "proposal_workers")
 
-TINY = dict(image_size=32, width=8, batch_size=2, regions_per_image=8, warp_size=16, hidden=16, num_steps=2,
+TINY = dict(image_size=32, width=8, stages=1, batch_size=2, regions_per_image=8, warp_size=16, hidden=16, num_steps=2,
             warmup_steps=1, num_train=4, num_test=4, log_every=1, checkpoint_every=2, max_detections=10,
             progress=False, measure_fps=False, proposal_mode="single", proposal_scale=1.0, max_proposals=16,
             proposal_workers=1)
 
 
 def make_model(cfg: Config) -> rcnn.RCNN:
-    backbone = functools.partial(ResNetSmall, stage_sizes=(1, 1, 1), width=cfg.width)
+    backbone = functools.partial(ResNetSmall, stage_sizes=(1,) * cfg.stages, width=cfg.width)
     return rcnn.RCNN(num_classes=D.NUM_CLASSES[cfg.dataset], backbone=backbone, warp_size=cfg.warp_size,
                      context=cfg.context, hidden=cfg.hidden, regions_per_image=cfg.regions_per_image,
                      positive_fraction=cfg.positive_fraction)

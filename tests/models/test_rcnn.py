@@ -108,22 +108,34 @@ def batch():
 
 
 @pytest.mark.parametrize("module, factory", [(rcnn, rcnn.RCNNTiny), (fast_rcnn, fast_rcnn.FastRCNNTiny)])
-def test_tiny_train_loss_and_predict(module, factory, batch):
+def test_tiny_training_loss_and_decode(module, factory, batch):
+    """Training forward + loss (an image without objects and proposals included) and test-time decode (no
+    proposals: all scores 0, so ``multiclass_nms`` keeps nothing). The train step and predict are compiled by the
+    experiments' TINY runs (tests/experiments/test_proposal_experiments.py)."""
     model = factory(num_classes=6)
     variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))
 
     @jax.jit
-    def loss(params):
-        out, _ = model.apply({**variables, "params": params}, batch["image"], train=True, targets=batch,
+    def train_loss(variables):
+        out, _ = model.apply(variables, batch["image"], train=True, targets=batch,
                              rngs={"sample": jax.random.PRNGKey(1)}, mutable=["batch_stats"])
-        return module.loss_fn(out, batch)
+        return module.loss_fn(out, batch), out["roi_mask"]
 
-    (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(variables["params"])
-    assert np.isfinite(float(value)) and all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
-    det = module.predict_fn(model, max_detections=10)(variables, batch["image"], proposals=batch["proposals"],
-                                                      proposal_mask=batch["proposal_mask"])
-    assert det.boxes.shape == (2, 10, 4) and int(det.num_valid[1]) == 0  # no proposals: no detections
-    assert np.all(np.isfinite(np.asarray(det.scores)))
+    (value, metrics), roi_mask = train_loss(variables)
+    assert np.isfinite(float(value)) and all(np.isfinite(float(v)) for v in metrics.values())
+    assert int(roi_mask[0].sum()) > 0
+    assert int(roi_mask[1].sum()) == 0  # no objects, no proposals: nothing to train on, and no NaN
+
+    @jax.jit
+    def decoded(variables):
+        out = model.apply(variables, batch["image"], proposals=batch["proposals"],
+                          proposal_mask=batch["proposal_mask"])
+        return module.decode(out, (64, 64))
+
+    boxes, scores = decoded(variables)
+    assert boxes.shape == (2, 6, 6, 4) and scores.shape == (2, 6, 6)
+    assert np.all(np.isfinite(np.asarray(boxes))) and float(jnp.abs(scores[1]).max()) == 0.0
+    assert float(scores[0, 5].max()) == 0.0  # the padding proposal
     with pytest.raises(ValueError, match="proposals"):
         model.apply(variables, batch["image"])
     with pytest.raises(ValueError, match="proposal_mask"):

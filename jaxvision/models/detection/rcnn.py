@@ -127,7 +127,8 @@ class RCNN(nn.Module):
         return out
 
 
-RCNNTiny = functools.partial(RCNN, backbone=ResNetTiny, warp_size=16, hidden=32, regions_per_image=8)
+RCNNTiny = functools.partial(RCNN, backbone=functools.partial(ResNetTiny, stage_sizes=(1, 1)), warp_size=16, hidden=32,
+                             regions_per_image=8)
 
 
 def loss_fn(outputs, batch, regression_iou: float = 0.6, regression_weight: float = 1.0):
