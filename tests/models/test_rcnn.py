@@ -1,13 +1,13 @@
-"""R-CNN and Fast R-CNN: training-region sampling, the losses against hand computations, forward / predict on
-tiny models (images without objects, padding proposals), bad inputs."""
+"""R-CNN and Fast R-CNN: the losses against hand computations, training forward / decode of tiny models (images
+without objects, padding proposals), bad inputs. (Their region sampling is roi_heads.sample_rois, tested with
+Faster R-CNN.)"""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxvision.models.detection import fast_rcnn, rcnn
-from jaxvision.models.detection.region_sampling import sample_regions
-from jaxvision.ops import smooth_l1
+from jaxvision.ops import BoxCoder, smooth_l1
 
 GT = np.array([[10, 10, 30, 30], [40, 40, 60, 56], [0, 0, 0, 0]], np.float32)
 GT_LABELS = np.array([2, 5, -1], np.int32)
@@ -24,42 +24,17 @@ def _proposals():
     return props, np.array([True, True, True, True, True, False])
 
 
-@pytest.mark.parametrize("bg_low", [0.0, 0.1])
-def test_sample_regions_labels_and_ranges(bg_low):
-    props, pmask = _proposals()
-    out = jax.jit(lambda k: sample_regions(k, props, pmask, GT, GT_LABELS, GT_MASK, 16, 0.25, 0.5, bg_low))(
-        jax.random.PRNGKey(0))
-    valid = np.asarray(out["valid"])
-    assert valid.shape == (16,) and valid[:valid.sum()].all() and not valid[valid.sum():].any()  # packed prefix
-    boxes, labels, iou = (np.asarray(out[k])[valid] for k in ("boxes", "labels", "iou"))
-    # candidates: 5 valid proposals + 2 valid GT; foreground: proposals 0, 1 and both GT, capped at 4 = 25% of 16
-    fg = labels > 0
-    assert fg.sum() == 4 and np.all(iou[fg] >= 0.5) and np.all(iou[~fg] < 0.5)
-    assert np.all(iou[~fg] >= bg_low)
-    assert (~fg).sum() == (3 if bg_low == 0 else 1)  # proposals 2, 3, 4 (0.1 excludes the two below it)
-    want_label = {(10, 10, 30, 30): 3, (10, 10, 30, 31): 3, (40, 40, 60, 56): 6, (40, 40, 60, 50): 6}
-    for b, l in zip(boxes[fg], labels[fg]):
-        assert want_label[tuple(b.astype(int))] == l
-    assert not any(np.array_equal(b, [1, 1, 2, 2]) for b in boxes)  # padding never sampled
-
-
-def test_sample_regions_without_objects():
-    props, pmask = _proposals()
-    none = np.zeros(3, bool)
-    for bg_low, n_bg in ((0.0, 5), (0.1, 0)):
-        out = sample_regions(jax.random.PRNGKey(1), props, pmask, GT, GT_LABELS, none, 8, 0.25, 0.5, bg_low)
-        assert int(out["valid"].sum()) == n_bg and int(out["labels"].max()) == 0
-
-
-def _outputs(rng):
+def _outputs(rng, weights):
     b, r, k = 2, 5, 3
     rois = np.concatenate([rng.uniform(0, 20, (b, r, 2)), rng.uniform(25, 40, (b, r, 2))], -1).astype(np.float32)
     gt = rois + rng.uniform(-3, 3, rois.shape).astype(np.float32)
+    gt[1, 4] = rois[1, 4] + [0, 0, rois[1, 4, 2] - rois[1, 4, 0], 0]  # twice as wide: IoU 0.5, below R-CNN's 0.6
+    labels = np.array([[1, 0, 3, 2, 0], [0, 0, 2, 1, 3]], np.int32)
+    targets = np.where((labels > 0)[..., None], np.asarray(BoxCoder(weights).encode(rois, gt)), 0.0)
     return {"cls_logits": rng.normal(size=(b, r, k + 1)).astype(np.float32),
-            "box_deltas": rng.normal(size=(b, r, k, 4)).astype(np.float32), "rois": rois,
-            "roi_mask": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool),
-            "roi_labels": np.array([[1, 0, 3, 2, 0], [0, 0, 2, 1, 3]], np.int32), "roi_gt_boxes": gt,
-            "roi_iou": np.array([[0.9, 0.2, 0.55, 0.9, 0], [0.3, 0.1, 0.7, 0.65, 0.58]], np.float32)}
+            "box_deltas": rng.normal(size=(b, r, k + 1, 4)).astype(np.float32), "rois": rois,
+            "roi_mask": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool), "roi_labels": labels,
+            "roi_targets": targets.astype(np.float32)}, gt
 
 
 def _ce(logits, label):
@@ -68,7 +43,7 @@ def _ce(logits, label):
 
 
 def test_fast_rcnn_loss_matches_hand_computation():
-    o = _outputs(np.random.default_rng(0))
+    o, gt = _outputs(np.random.default_rng(0), fast_rcnn.BOX_WEIGHTS)
     loss, m = fast_rcnn.loss_fn(o, None)
     cls = box = 0.0
     n = 0
@@ -80,21 +55,25 @@ def test_fast_rcnn_loss_matches_hand_computation():
             lab = o["roi_labels"][i, j]
             cls += _ce(o["cls_logits"][i, j], lab)
             if lab > 0:
-                t = fast_rcnn.BOX_CODER.encode(o["rois"][i, j], o["roi_gt_boxes"][i, j])
-                box += float(jnp.sum(smooth_l1(o["box_deltas"][i, j, lab - 1], t, beta=1.0)))
+                t = BoxCoder(fast_rcnn.BOX_WEIGHTS).encode(o["rois"][i, j], gt[i, j])
+                box += float(jnp.sum(smooth_l1(o["box_deltas"][i, j, lab], t, beta=1.0)))
     np.testing.assert_allclose([m["cls_loss"], m["box_loss"], loss], [cls / n, box / n, (cls + box) / n],
                                rtol=1e-5)
+    assert float(m["fg_fraction"]) == pytest.approx(5 / 8)
 
 
 def test_rcnn_loss_regresses_only_iou_06_foreground():
-    o = _outputs(np.random.default_rng(1))
-    _, m = rcnn.loss_fn(o, None, regression_iou=0.6)
+    o, gt = _outputs(np.random.default_rng(1), rcnn.REGRESSION_WEIGHTS)
+    loss, m = rcnn.loss_fn(o, None, regression_iou=0.6)
     sq = []
-    for i, j in zip(*np.nonzero(o["roi_mask"] & (o["roi_labels"] > 0) & (o["roi_iou"] >= 0.6))):
-        t = rcnn.REGRESSION_CODER.encode(o["rois"][i, j], o["roi_gt_boxes"][i, j])
-        sq.append(float(jnp.sum((o["box_deltas"][i, j, o["roi_labels"][i, j] - 1] - t) ** 2)))
-    assert len(sq) == 3  # (0, 0), (1, 2), (1, 3); not (0, 2) at 0.55, (1, 4) at 0.58, nor padding (0, 3)
-    np.testing.assert_allclose(m["box_loss"], np.mean(sq), rtol=1e-5)
+    ces = [_ce(o["cls_logits"][i, j], o["roi_labels"][i, j]) for i, j in zip(*np.nonzero(o["roi_mask"]))]
+    for i, j in zip(*np.nonzero(o["roi_mask"] & (o["roi_labels"] > 0))):
+        if rcnn._pairwise_iou(o["rois"][i, j], gt[i, j]) >= 0.6:
+            t = rcnn.REGRESSION_CODER.encode(o["rois"][i, j], gt[i, j])
+            sq.append(float(jnp.sum((o["box_deltas"][i, j, o["roi_labels"][i, j]] - t) ** 2)))
+    assert len(sq) == 4  # foreground (0, 0), (0, 2), (1, 2), (1, 3); not (1, 4) (IoU 0.5) nor the padding (0, 3)
+    np.testing.assert_allclose([m["cls_loss"], m["box_loss"], loss], [np.mean(ces), np.mean(sq),
+                                                                      np.mean(ces) + np.mean(sq)], rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +112,7 @@ def test_tiny_training_loss_and_decode(module, factory, batch):
         return module.decode(out, (64, 64))
 
     boxes, scores = decoded(variables)
-    assert boxes.shape == (2, 6, 6, 4) and scores.shape == (2, 6, 6)
+    assert boxes.shape == (2, 6, 6, 4) and scores.shape == (2, 6, 6)  # K = 6 classes, background dropped
     assert np.all(np.isfinite(np.asarray(boxes))) and float(jnp.abs(scores[1]).max()) == 0.0
     assert float(scores[0, 5].max()) == 0.0  # the padding proposal
     with pytest.raises(ValueError, match="proposals"):

@@ -7,9 +7,10 @@ target normalisation by standard deviations 0.1 / 0.2) -> per-class NMS.
 
 Training follows the paper: mini-batches of ``rois_per_image`` regions per image with up to 25% foreground
 (IoU >= 0.5 with a ground-truth box) and background from ``[bg_iou_low, 0.5)`` (0.1, the paper's hard-ish
-negatives), ground-truth boxes offered as candidates too (``region_sampling.sample_regions``); the multitask loss
-is cross-entropy + lambda * smooth-L1 (beta 1, lambda 1) on the foreground regions' true-class deltas, both
-normalised by the number of sampled regions.
+negatives), ground-truth boxes offered as candidates too; the multitask loss is cross-entropy + lambda * smooth-L1
+(beta 1, lambda 1) on the foreground regions' true-class deltas, both normalised by the number of sampled regions.
+Sampling, pooling, the two-layer head, its loss and decoding are ``roi_heads``' (shared with Faster R-CNN);
+Fast R-CNN differs from there by max pooling (``pool_rois(mode='pool')``), the background range and beta 1.
 
 Protocol: as ``rcnn`` (training with ``targets=batch`` and a ``'sample'`` rng; ``predict(variables, images,
 proposals=..., proposal_mask=...)``).
@@ -21,18 +22,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxvision._checks import check_rank
 from jaxvision.models.backbones.resnet import ResNetSmall, ResNetTiny
 from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, make_predict, normalize
-from jaxvision.models.detection.rcnn import check_proposals
-from jaxvision.models.detection.rcnn import decode as rcnn_decode
-from jaxvision.models.detection.region_sampling import sample_batch
-from jaxvision.ops import BoxCoder, roi_pool
-from jaxvision.ops.losses import smooth_l1, softmax_cross_entropy
+from jaxvision.models.detection.rcnn import check_proposals, init_proposals
+from jaxvision.models.detection.roi_heads import (
+    HEAD_BOX_WEIGHTS,
+    RoIBoxHead,
+    box_head_loss,
+    decode_head,
+    pool_rois,
+    sample_rois,
+)
 
-BOX_CODER = BoxCoder((10.0, 10.0, 5.0, 5.0))
+BOX_WEIGHTS = HEAD_BOX_WEIGHTS  # (10, 10, 5, 5): the paper's target normalisation
 
 
 class FastRCNN(nn.Module):
@@ -62,40 +68,33 @@ class FastRCNN(nn.Module):
     @nn.compact
     def __call__(self, images, train: bool = False, targets: dict | None = None, proposals=None,
                  proposal_mask=None):
-        """Args and returns as ``rcnn.RCNN.__call__`` ('box_deltas' [B, R, K, 4] in ``BOX_CODER`` units)."""
+        """Args as ``rcnn.RCNN.__call__``.
+
+        Returns:
+          dict: 'cls_logits' [B, R, K + 1], 'box_deltas' [B, R, K + 1, 4] (``BoxCoder(BOX_WEIGHTS)`` units), 'rois'
+          [B, R, 4], 'roi_mask' [B, R]; with targets also 'roi_labels' [B, R] (0 background) and 'roi_targets'
+          [B, R, 4] (regression targets of the foreground regions), R = min(rois_per_image, P + G).
+        """
         check_rank("images", images, 4, "[B, H, W, C]")
         out = {}
         if targets is not None:
             check_proposals(targets["proposals"], targets.get("proposal_mask"), images.shape[0])
-            s = sample_batch(self.make_rng("sample"), targets, self.rois_per_image,
-                             positive_fraction=self.positive_fraction, fg_iou=self.fg_iou,
-                             bg_iou_low=self.bg_iou_low)
-            rois, roi_mask = s["boxes"], s["valid"]
-            out.update(roi_labels=s["labels"], roi_gt_boxes=s["gt_boxes"], roi_iou=s["iou"])
+            keys = jax.random.split(self.make_rng("sample"), images.shape[0])
+            sample = functools.partial(sample_rois, num_samples=self.rois_per_image,
+                                       positive_fraction=self.positive_fraction, fg_iou=self.fg_iou,
+                                       bg_iou=self.fg_iou, bg_iou_low=self.bg_iou_low, box_weights=BOX_WEIGHTS)
+            s = jax.vmap(sample)(keys, targets["proposals"].astype(jnp.float32), targets["proposal_mask"],
+                                 targets["boxes"].astype(jnp.float32), targets["labels"], targets["mask"])
+            rois, roi_mask = s.boxes, s.valid
+            out.update(roi_labels=s.labels, roi_targets=s.targets)
         else:
-            if proposals is None and self.is_initializing():  # init from images alone: one whole-image region
-                h, w = images.shape[1:3]
-                proposals = jnp.broadcast_to(jnp.array([0.0, 0.0, w, h], jnp.float32), (images.shape[0], 1, 4))
-                proposal_mask = jnp.ones((images.shape[0], 1), bool)
-            if proposals is None:
-                raise ValueError("proposals: expected [B, P, 4] region proposals (or targets when training), got None")
-            check_proposals(proposals, proposal_mask, images.shape[0])
+            proposals, proposal_mask = init_proposals(self, images, proposals, proposal_mask)
             rois, roi_mask = proposals.astype(jnp.float32), proposal_mask.astype(bool)
-        b, r = rois.shape[:2]
         feats = self.backbone(dtype=self.dtype, name="backbone")(normalize(images, self.pixel_mean, self.pixel_std),
                                                                   train)[-1]
-        scale = feats.shape[1] / images.shape[1]
-        idx = jnp.repeat(jnp.arange(b, dtype=jnp.int32), r)
-        pooled = roi_pool(feats, rois.reshape(b * r, 4), idx, self.roi_size, spatial_scale=scale)
-        x = pooled.reshape(b * r, -1)
-        x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc6")(x))
-        x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc7")(x))
-        logits = nn.Dense(self.num_classes + 1, dtype=self.dtype, name="cls_score")(x)
-        deltas = nn.Dense(4 * self.num_classes, dtype=self.dtype, name="bbox_pred",
-                          kernel_init=nn.initializers.normal(0.001))(x)
-        out.update(cls_logits=logits.reshape(b, r, -1).astype(jnp.float32),
-                   box_deltas=deltas.reshape(b, r, self.num_classes, 4).astype(jnp.float32),
-                   rois=rois, roi_mask=roi_mask)
+        pooled = pool_rois(feats, rois, self.roi_size, feats.shape[1] / images.shape[1], mode="pool")
+        logits, deltas = RoIBoxHead(self.num_classes, self.hidden, dtype=self.dtype, name="head")(pooled)
+        out.update(cls_logits=logits, box_deltas=deltas, rois=rois, roi_mask=roi_mask)
         return out
 
 
@@ -104,10 +103,11 @@ FastRCNNTiny = functools.partial(FastRCNN, backbone=functools.partial(ResNetTiny
 
 
 def loss_fn(outputs, batch, box_weight: float = 1.0):
-    """Fast R-CNN's multitask loss: cross-entropy + ``box_weight`` x smooth-L1 (beta 1) of the true class's deltas.
+    """Fast R-CNN's multitask loss: cross-entropy + ``box_weight`` x smooth-L1 (beta 1) of the true class's deltas
+    (``roi_heads.box_head_loss``).
 
     Args:
-      outputs: ``FastRCNN`` outputs of a training apply (with 'roi_labels', 'roi_gt_boxes').
+      outputs: ``FastRCNN`` outputs of a training apply (with 'roi_labels', 'roi_targets').
       batch: the training batch (unused: the targets travel in ``outputs``).
       box_weight: lambda.
 
@@ -116,22 +116,18 @@ def loss_fn(outputs, batch, box_weight: float = 1.0):
       (at least 1: an image without objects or proposals adds nothing, never NaN).
     """
     del batch
+    cls, box = box_head_loss(outputs["cls_logits"], outputs["box_deltas"], outputs["roi_labels"],
+                             outputs["roi_targets"], outputs["roi_mask"], beta=1.0)
     valid = outputs["roi_mask"]
-    labels = outputs["roi_labels"]
-    n = jnp.maximum(jnp.sum(valid), 1)
-    cls = jnp.sum(jnp.where(valid, softmax_cross_entropy(outputs["cls_logits"], labels), 0.0)) / n
-    fg = valid & (labels > 0)
-    pred = jnp.take_along_axis(outputs["box_deltas"], jnp.maximum(labels - 1, 0)[..., None, None], axis=2)[..., 0, :]
-    unit = jnp.array([0.0, 0.0, 1.0, 1.0])
-    target = BOX_CODER.encode(jnp.where(fg[..., None], outputs["rois"], unit),
-                              jnp.where(fg[..., None], outputs["roi_gt_boxes"], unit))
-    box = jnp.sum(jnp.where(fg, jnp.sum(smooth_l1(pred, target, beta=1.0), -1), 0.0)) / n
-    return cls + box_weight * box, {"cls_loss": cls, "box_loss": box, "fg_fraction": jnp.sum(fg) / n}
+    fg = jnp.sum(valid & (outputs["roi_labels"] > 0)) / jnp.maximum(jnp.sum(valid), 1)
+    return cls + box_weight * box, {"cls_loss": cls, "box_loss": box, "fg_fraction": fg}
 
 
 def decode(outputs, image_hw):
-    """Per-class boxes [B, R, K, 4] (clipped) and scores [B, R, K] (softmax without background; 0 for padding)."""
-    return rcnn_decode(outputs, image_hw, BOX_CODER)
+    """Per-class boxes [B, R, K, 4] (clipped) and scores [B, R, K] (softmax without background; 0 for padding):
+    ``roi_heads.decode_head``."""
+    return decode_head(outputs["cls_logits"], outputs["box_deltas"], outputs["rois"], outputs["roi_mask"],
+                       image_hw, BOX_WEIGHTS)
 
 
 def predict_fn(model: FastRCNN, score_threshold: float = 0.01, iou_threshold: float = 0.3,

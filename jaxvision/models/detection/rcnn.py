@@ -7,7 +7,7 @@ on every warped region -> ``K + 1``-way softmax (background = 0) and per-class b
 
 Training follows the paper's fine-tuning: regions with IoU >= 0.5 to a ground-truth box are that box's class,
 the others background; each image contributes ``regions_per_image`` regions with up to 25% foreground
-(``region_sampling.sample_regions``, ground-truth boxes offered as candidates too). The classifier is the
+(``roi_heads.sample_rois``, ground-truth boxes offered as candidates too). The classifier is the
 fine-tuned softmax (the paper's SVMs are replaced by it, as in its appendix). R-CNN's box regression is a
 per-class linear map of the CNN features, trained separately from the CNN (its gradient stops at the features)
 with a squared loss on the regions of IoU >= ``regression_iou`` (0.6) and the targets of ``BoxCoder((1, 1, 1, 1))``.
@@ -29,11 +29,12 @@ import jax.numpy as jnp
 from jaxvision._checks import check_last_dim, check_rank
 from jaxvision.models.backbones.resnet import ResNetSmall, ResNetTiny
 from jaxvision.models.detection.common import IMAGENET_MEAN, IMAGENET_STD, make_predict, normalize
-from jaxvision.models.detection.region_sampling import sample_batch
-from jaxvision.ops import BoxCoder, clip_boxes_to_image, crop_and_resize
+from jaxvision.models.detection.roi_heads import decode_head, sample_rois
+from jaxvision.ops import BoxCoder, crop_and_resize
 from jaxvision.ops.losses import softmax_cross_entropy
 
-REGRESSION_CODER = BoxCoder((1.0, 1.0, 1.0, 1.0))
+REGRESSION_WEIGHTS = (1.0, 1.0, 1.0, 1.0)  # R-CNN's t = (dx / w, dy / h, log dw, log dh)
+REGRESSION_CODER = BoxCoder(REGRESSION_WEIGHTS)
 
 
 def check_proposals(proposals, proposal_mask, batch_size: int):
@@ -45,6 +46,19 @@ def check_proposals(proposals, proposal_mask, batch_size: int):
     if proposal_mask is None or tuple(proposal_mask.shape) != tuple(proposals.shape[:2]):
         got = None if proposal_mask is None else tuple(proposal_mask.shape)
         raise ValueError(f"proposal_mask: expected shape {tuple(proposals.shape[:2])}, got {got}")
+
+
+def init_proposals(module: nn.Module, images, proposals, proposal_mask):
+    """The proposals to run on without targets: a whole-image box per image while initializing from images alone,
+    else the given ones (checked)."""
+    if proposals is None and module.is_initializing():
+        h, w = images.shape[1:3]
+        proposals = jnp.broadcast_to(jnp.array([0.0, 0.0, w, h], jnp.float32), (images.shape[0], 1, 4))
+        proposal_mask = jnp.ones((images.shape[0], 1), bool)
+    if proposals is None:
+        raise ValueError("proposals: expected [B, P, 4] region proposals (or targets when training), got None")
+    check_proposals(proposals, proposal_mask, images.shape[0])
+    return proposals, proposal_mask
 
 
 def with_context(boxes, context: float):
@@ -92,25 +106,24 @@ class RCNN(nn.Module):
           proposals, proposal_mask: [B, P, 4] xyxy px and [B, P] bool, the regions to classify (without targets).
 
         Returns:
-          dict: 'cls_logits' [B, R, K + 1], 'box_deltas' [B, R, K, 4], 'rois' [B, R, 4], 'roi_mask' [B, R]; with
-          targets also 'roi_labels' [B, R] (0 background), 'roi_gt_boxes' [B, R, 4], 'roi_iou' [B, R].
+          dict: 'cls_logits' [B, R, K + 1], 'box_deltas' [B, R, K + 1, 4] (``REGRESSION_CODER`` units), 'rois'
+          [B, R, 4], 'roi_mask' [B, R]; with targets also 'roi_labels' [B, R] (0 background) and 'roi_targets'
+          [B, R, 4] (regression targets of the foreground regions), R = min(regions_per_image, P + G).
         """
         check_rank("images", images, 4, "[B, H, W, C]")
         out = {}
         if targets is not None:
             check_proposals(targets["proposals"], targets.get("proposal_mask"), images.shape[0])
-            s = sample_batch(self.make_rng("sample"), targets, self.regions_per_image,
-                             positive_fraction=self.positive_fraction, fg_iou=self.fg_iou, bg_iou_low=0.0)
-            rois, roi_mask = s["boxes"], s["valid"]
-            out.update(roi_labels=s["labels"], roi_gt_boxes=s["gt_boxes"], roi_iou=s["iou"])
+            keys = jax.random.split(self.make_rng("sample"), images.shape[0])
+            sample = functools.partial(sample_rois, num_samples=self.regions_per_image,
+                                       positive_fraction=self.positive_fraction, fg_iou=self.fg_iou,
+                                       bg_iou=self.fg_iou, bg_iou_low=0.0, box_weights=REGRESSION_WEIGHTS)
+            s = jax.vmap(sample)(keys, targets["proposals"].astype(jnp.float32), targets["proposal_mask"],
+                                 targets["boxes"].astype(jnp.float32), targets["labels"], targets["mask"])
+            rois, roi_mask = s.boxes, s.valid
+            out.update(roi_labels=s.labels, roi_targets=s.targets)
         else:
-            if proposals is None and self.is_initializing():  # init from images alone: one whole-image region
-                h, w = images.shape[1:3]
-                proposals = jnp.broadcast_to(jnp.array([0.0, 0.0, w, h], jnp.float32), (images.shape[0], 1, 4))
-                proposal_mask = jnp.ones((images.shape[0], 1), bool)
-            if proposals is None:
-                raise ValueError("proposals: expected [B, P, 4] region proposals (or targets when training), got None")
-            check_proposals(proposals, proposal_mask, images.shape[0])
+            proposals, proposal_mask = init_proposals(self, images, proposals, proposal_mask)
             rois, roi_mask = proposals.astype(jnp.float32), proposal_mask.astype(bool)
         b, r = rois.shape[:2]
         crops = crop_and_resize(images, with_context(rois, self.context), self.warp_size)
@@ -120,9 +133,10 @@ class RCNN(nn.Module):
         feats = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc")(jnp.mean(x, axis=(1, 2))))
         logits = nn.Dense(self.num_classes + 1, dtype=self.dtype, name="cls")(feats)
         # R-CNN's class-specific bounding-box regressors: linear on the features, trained apart from the CNN
-        deltas = nn.Dense(4 * self.num_classes, dtype=self.dtype, name="bbox_reg")(jax.lax.stop_gradient(feats))
+        k = self.num_classes + 1  # background's row is never trained nor used (roi_heads' layout)
+        deltas = nn.Dense(4 * k, dtype=self.dtype, name="bbox_reg")(jax.lax.stop_gradient(feats))
         out.update(cls_logits=logits.reshape(b, r, -1).astype(jnp.float32),
-                   box_deltas=deltas.reshape(b, r, self.num_classes, 4).astype(jnp.float32),
+                   box_deltas=deltas.reshape(b, r, k, 4).astype(jnp.float32),
                    rois=rois, roi_mask=roi_mask)
         return out
 
@@ -131,13 +145,22 @@ RCNNTiny = functools.partial(RCNN, backbone=functools.partial(ResNetTiny, stage_
                              regions_per_image=8)
 
 
+def _pairwise_iou(a, b):
+    """Elementwise IoU of xyxy boxes ``a``, ``b`` [..., 4] -> [...] (0 for empty unions)."""
+    wh = jnp.clip(jnp.minimum(a[..., 2:], b[..., 2:]) - jnp.maximum(a[..., :2], b[..., :2]), 0.0)
+    inter = wh[..., 0] * wh[..., 1]
+    area = lambda x: jnp.clip(x[..., 2] - x[..., 0], 0.0) * jnp.clip(x[..., 3] - x[..., 1], 0.0)  # noqa: E731
+    union = area(a) + area(b) - inter
+    return jnp.where(union > 0, inter / jnp.where(union > 0, union, 1.0), 0.0)
+
+
 def loss_fn(outputs, batch, regression_iou: float = 0.6, regression_weight: float = 1.0):
     """Softmax cross-entropy over the sampled regions + R-CNN's squared box-regression loss.
 
     Args:
-      outputs: ``RCNN`` outputs of a training apply (with 'roi_labels', 'roi_gt_boxes', 'roi_iou').
+      outputs: ``RCNN`` outputs of a training apply (with 'roi_labels', 'roi_targets').
       batch: the training batch (unused: the targets travel in ``outputs``).
-      regression_iou: regions with IoU >= this to their ground truth train the regressor of its class.
+      regression_iou: foreground regions with IoU >= this to their ground truth train the regressor of its class.
       regression_weight: weight of the regression term (its gradient reaches only the regressors).
 
     Returns:
@@ -145,32 +168,23 @@ def loss_fn(outputs, batch, regression_iou: float = 0.6, regression_weight: floa
       are none: an image without objects gives background regions only, never NaN).
     """
     del batch
-    valid = outputs["roi_mask"]
-    labels = outputs["roi_labels"]
-    ce = softmax_cross_entropy(outputs["cls_logits"], labels)
+    valid, labels, rois = outputs["roi_mask"], outputs["roi_labels"], outputs["rois"]
     n = jnp.maximum(jnp.sum(valid), 1)
-    cls = jnp.sum(jnp.where(valid, ce, 0.0)) / n
+    cls = jnp.sum(jnp.where(valid, softmax_cross_entropy(outputs["cls_logits"], labels), 0.0)) / n
     fg = valid & (labels > 0)
-    reg = fg & (outputs["roi_iou"] >= regression_iou)
-    cls_idx = jnp.maximum(labels - 1, 0)
-    pred = jnp.take_along_axis(outputs["box_deltas"], cls_idx[..., None, None], axis=2)[..., 0, :]
-    safe_gt = jnp.where(reg[..., None], outputs["roi_gt_boxes"], outputs["rois"])
-    safe_rois = jnp.where(reg[..., None], outputs["rois"], jnp.array([0.0, 0.0, 1.0, 1.0]))
-    safe_gt = jnp.where(reg[..., None], safe_gt, jnp.array([0.0, 0.0, 1.0, 1.0]))
-    target = REGRESSION_CODER.encode(safe_rois, safe_gt)
-    sq = jnp.sum((pred - target) ** 2, -1)
+    gt = REGRESSION_CODER.decode(rois, outputs["roi_targets"])  # the matched ground truth, back from the targets
+    reg = fg & (_pairwise_iou(rois, gt) >= regression_iou)
+    pred = jnp.take_along_axis(outputs["box_deltas"], labels[..., None, None], axis=2)[..., 0, :]
+    sq = jnp.sum((pred - outputs["roi_targets"]) ** 2, -1)
     box = jnp.sum(jnp.where(reg, sq, 0.0)) / jnp.maximum(jnp.sum(reg), 1)
-    return cls + regression_weight * box, {"cls_loss": cls, "box_loss": box,
-                                            "fg_fraction": jnp.sum(fg) / n}
+    return cls + regression_weight * box, {"cls_loss": cls, "box_loss": box, "fg_fraction": jnp.sum(fg) / n}
 
 
-def decode(outputs, image_hw, coder: BoxCoder = REGRESSION_CODER):
-    """Per-class boxes [B, R, K, 4] (regressed, clipped to the image) and scores [B, R, K] (softmax without the
-    background column; 0 for padding proposals)."""
-    prob = jax.nn.softmax(outputs["cls_logits"], axis=-1)[..., 1:]
-    scores = jnp.where(outputs["roi_mask"][..., None], prob, 0.0)
-    boxes = coder.decode(outputs["rois"][..., None, :], outputs["box_deltas"])
-    return clip_boxes_to_image(boxes, tuple(image_hw)), scores
+def decode(outputs, image_hw):
+    """Per-class boxes [B, R, K, 4] (regressed, clipped) and scores [B, R, K] (softmax without the background
+    column; 0 for padding proposals): ``roi_heads.decode_head``."""
+    return decode_head(outputs["cls_logits"], outputs["box_deltas"], outputs["rois"], outputs["roi_mask"],
+                       image_hw, REGRESSION_WEIGHTS)
 
 
 def predict_fn(model: RCNN, score_threshold: float = 0.01, iou_threshold: float = 0.3,
