@@ -82,7 +82,7 @@ def train_data(cfg, spec) -> tuple:
     """The training split with its proposals, and ``{'proposal_seconds_train', 'proposals_per_image_train'}``."""
     props = split_proposals(cfg, spec, "train", cfg.progress)
     ds = with_proposals(D.load_split(spec, "train", cfg, cfg.batch_size, seed=cfg.seed), props)
-    info = {"proposal_seconds_train": props["compute_seconds"],
+    info = {"proposal_seconds_train": props["compute_seconds"], "proposal_cpu_seconds_train": props["cpu_seconds"],
             "proposals_per_image_train": float(props["proposal_mask"].sum(1).mean())}
     return ds, info
 

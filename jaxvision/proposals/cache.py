@@ -22,10 +22,11 @@ from jaxvision.proposals.search import selective_search
 def _chunk(args):
     images, start, max_proposals, options = args
     seed = options.pop("seed", 0)
+    t0 = time.process_time()
     out = []
     for j, img in enumerate(images):
         out.append(selective_search(img, max_proposals=max_proposals, seed=seed + start + j, **options))
-    return out
+    return out, time.process_time() - t0
 
 
 def pad_proposals(proposals, max_proposals: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +40,7 @@ def pad_proposals(proposals, max_proposals: int) -> tuple[np.ndarray, np.ndarray
 
 
 def compute_proposals(images: np.ndarray, max_proposals: int, *, workers: int | None = None, chunk_size: int = 16,
-                      **options) -> tuple[np.ndarray, np.ndarray]:
+                      stats: dict | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
     """Selective search over ``images`` in ``workers`` processes (default: the CPU count).
 
     Args:
@@ -47,6 +48,8 @@ def compute_proposals(images: np.ndarray, max_proposals: int, *, workers: int | 
       max_proposals: P, the best-ranked proposals kept per image.
       workers: worker processes (1: in this process).
       chunk_size: images per task.
+      stats: if given, receives 'cpu_seconds': the CPU time the searches took, summed over the workers (on a
+        machine shared with other work this, divided by the worker count, estimates the unloaded wall time).
       **options: ``selective_search`` keyword arguments (mode, scale, ranking, seed: image i is ranked with
         ``seed + i``).
 
@@ -69,7 +72,9 @@ def compute_proposals(images: np.ndarray, max_proposals: int, *, workers: int | 
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             results = list(pool.map(_chunk, tasks))
-    return pad_proposals([p for r in results for p in r], max_proposals)
+    if stats is not None:
+        stats["cpu_seconds"] = float(sum(r[1] for r in results))
+    return pad_proposals([p for r in results for p in r[0]], max_proposals)
 
 
 def fingerprint(images: np.ndarray, max_proposals: int, options: dict) -> str:
@@ -86,7 +91,8 @@ def cached_proposals(path: str, images: np.ndarray, max_proposals: int, *, worke
 
     Returns:
       dict with 'proposals' float32 [N, P, 4], 'proposal_mask' bool [N, P], 'seconds' (time spent computing in
-      this call; 0.0 when read from the cache) and 'cached' (True when read from the cache).
+      this call; 0.0 when read from the cache), 'cached' (True when read from the cache), 'compute_seconds' and
+      'cpu_seconds' (wall and summed worker CPU time of the computation that made the file).
     """
     images = np.asarray(images)
     key = fingerprint(images, max_proposals, options)
@@ -94,13 +100,16 @@ def cached_proposals(path: str, images: np.ndarray, max_proposals: int, *, worke
         with np.load(path) as f:
             if str(f["fingerprint"]) == key:
                 return {"proposals": f["proposals"], "proposal_mask": f["proposal_mask"], "seconds": 0.0,
-                        "cached": True, "compute_seconds": float(f["seconds"])}
+                        "cached": True, "compute_seconds": float(f["seconds"]),
+                        "cpu_seconds": float(f["cpu_seconds"]) if "cpu_seconds" in f else float("nan")}
     t0 = time.perf_counter()
-    boxes, mask = compute_proposals(images, max_proposals, workers=workers, **options)
+    stats = {}
+    boxes, mask = compute_proposals(images, max_proposals, workers=workers, stats=stats, **options)
     seconds = time.perf_counter() - t0
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez_compressed(tmp, proposals=boxes, proposal_mask=mask, fingerprint=key, seconds=seconds)
+    np.savez_compressed(tmp, proposals=boxes, proposal_mask=mask, fingerprint=key, seconds=seconds,
+                        cpu_seconds=stats["cpu_seconds"])
     os.replace(tmp, path)
     return {"proposals": boxes, "proposal_mask": mask, "seconds": seconds, "cached": False,
-            "compute_seconds": seconds}
+            "compute_seconds": seconds, "cpu_seconds": stats["cpu_seconds"]}

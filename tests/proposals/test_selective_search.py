@@ -130,9 +130,9 @@ def test_cache_written_once_reread_and_invalidated(tmp_path):
     images = np.stack([img, img[::-1].copy()])
     path = str(tmp_path / "p.npz")
     first = cached_proposals(path, images, 40, workers=1, mode="single")
-    assert not first["cached"] and first["proposals"].shape == (2, 40, 4)
+    assert not first["cached"] and first["proposals"].shape == (2, 40, 4) and first["cpu_seconds"] > 0
     again = cached_proposals(path, images, 40, workers=1, mode="single")
-    assert again["cached"] and again["seconds"] == 0.0
+    assert again["cached"] and again["seconds"] == 0.0 and again["cpu_seconds"] == first["cpu_seconds"]
     np.testing.assert_array_equal(again["proposals"], first["proposals"])
     np.testing.assert_array_equal(again["proposal_mask"], first["proposal_mask"])
     other = cached_proposals(path, images, 40, workers=1, mode="fast")  # other options: recomputed
