@@ -23,7 +23,7 @@ NAME = "rcnn_shapes"
 
 @dataclasses.dataclass
 class Config(PR.ProposalConfig):
-    width: int = 32
+    width: int = 16                   # every proposal goes through the CNN: keep it small (stage widths 16, 32, 64)
     stages: int = 3                   # ResNetSmall stages on the 32 px warps (strides 2, 4, 8)
     batch_size: int = 4               # images per step: 4 x 32 = 128 warped regions (the paper's mini-batch)
     regions_per_image: int = 32
