@@ -8,8 +8,8 @@ recall at IoU 0.5 / 0.7 of the top-n proposals for several n. OpenCV ranks by a 
 (``ranking='level'`` here); ours is run with the paper's position ranking and with the level ranking.
 
 Run: ``PYTHONPATH=. python benchmarks/selective_search.py [--images 48] [--scales 1,2] [--json out.json]
-[--png docs/detection/selective_search.png]`` (needs ``opencv-contrib-python-headless``, in the bench extra). ``--png`` also
-draws our top proposals on a bundled test photo (scikit-image's ``coffee``).
+[--png docs/detection/selective_search.png]`` (needs ``opencv-contrib-python-headless``, in the bench extra).
+``--png`` also draws our top proposals on a bundled test photo (scikit-image's ``coffee``).
 """
 from __future__ import annotations
 
