@@ -69,10 +69,16 @@ PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 6
            (255, 150, 30), (250, 250, 250)]
 
 
-def make_state(model, cfg, image_shape: Sequence[int]) -> TrainState:
-    """Init ``model`` on zeros ``[1, *image_shape]``; AdamW with linear warm-up + cosine decay."""
+def make_state(model, cfg, image_shape: Sequence[int], init_transform: Callable | None = None) -> TrainState:
+    """Init ``model`` on zeros ``[1, *image_shape]``; AdamW with linear warm-up + cosine decay.
+
+    ``init_transform(variables) -> variables`` (optional) replaces the initial variables, e.g. with ImageNet
+    backbone weights (``torchvision_weights.merge_pretrained``).
+    """
     init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
     variables = jax.jit(lambda r: model.init(r, jnp.zeros((1, *image_shape), jnp.float32)))(init_rng)
+    if init_transform is not None:
+        variables = init_transform(variables)
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
                                                   max(cfg.num_steps, cfg.warmup_steps + 1),
                                                   end_value=0.01 * cfg.learning_rate)
