@@ -69,10 +69,16 @@ PALETTE = [(255, 60, 60), (60, 220, 60), (80, 120, 255), (255, 220, 40), (230, 6
            (255, 150, 30), (250, 250, 250)]
 
 
-def make_state(model, cfg, image_shape: Sequence[int]) -> TrainState:
-    """Init ``model`` on zeros ``[1, *image_shape]``; AdamW with linear warm-up + cosine decay."""
+def make_state(model, cfg, image_shape: Sequence[int], init_transform: Callable | None = None) -> TrainState:
+    """Init ``model`` on zeros ``[1, *image_shape]``; AdamW with linear warm-up + cosine decay.
+
+    ``init_transform(variables) -> variables`` (optional) replaces the initial variables, e.g. with ImageNet
+    backbone weights (``torchvision_weights.merge_pretrained``).
+    """
     init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
     variables = jax.jit(lambda r: model.init(r, jnp.zeros((1, *image_shape), jnp.float32)))(init_rng)
+    if init_transform is not None:
+        variables = init_transform(variables)
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
                                                   max(cfg.num_steps, cfg.warmup_steps + 1),
                                                   end_value=0.01 * cfg.learning_rate)
@@ -82,15 +88,23 @@ def make_state(model, cfg, image_shape: Sequence[int]) -> TrainState:
 
 
 def hflip(batch: dict, rng) -> dict:
-    """Randomly mirror each image (and its boxes) left-right with probability 1/2 (jit-safe, static shapes)."""
+    """Randomly mirror each image (and its boxes) left-right with probability 1/2 (jit-safe, static shapes).
+
+    A two-stage batch's ``proposals`` ``[B, P, 4]`` (valid where ``proposal_mask``) are mirrored with their image.
+    """
     img = batch["image"]
     w = img.shape[2]
     flip = jax.random.bernoulli(rng, 0.5, (img.shape[0],))
     out = dict(batch)
     out["image"] = jnp.where(flip[:, None, None, None], img[:, :, ::-1], img)
-    b = batch["boxes"]
-    mirrored = jnp.stack([w - b[..., 2], b[..., 1], w - b[..., 0], b[..., 3]], -1)
-    out["boxes"] = jnp.where((flip[:, None] & batch["mask"])[..., None], mirrored, b)
+
+    def mirror(b, mask):
+        mirrored = jnp.stack([w - b[..., 2], b[..., 1], w - b[..., 0], b[..., 3]], -1)
+        return jnp.where((flip[:, None] & mask)[..., None], mirrored, b)
+
+    out["boxes"] = mirror(batch["boxes"], batch["mask"])
+    if "proposals" in batch:
+        out["proposals"] = mirror(batch["proposals"], batch["proposal_mask"])
     return out
 
 
@@ -125,12 +139,16 @@ def variables_of(state: TrainState) -> dict:
     return out
 
 
-def run_predict(predict: Callable, variables, dataset) -> dict:
-    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth, all images."""
+def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = ()) -> dict:
+    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth, all images.
+
+    ``inputs``: batch keys also passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``).
+    """
     keys = ("boxes", "scores", "classes", "num_valid")
     out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}
     for batch in dataset:
-        det = jax.device_get(predict(variables, jnp.asarray(batch["image"])))
+        extra = {k: jnp.asarray(batch[k]) for k in inputs}
+        det = jax.device_get(predict(variables, jnp.asarray(batch["image"]), **extra))
         for k in keys:
             out[k].append(np.asarray(getattr(det, k)))
         out["gt_boxes"].append(batch["boxes"])
@@ -171,18 +189,20 @@ def load_split(spec: tuple, split: str, cfg, batch_size: int, **kwargs):
     return data.load(name, split, batch_size, **options, **kwargs)
 
 
-def evaluate_detector(cfg, predict: Callable, spec: tuple, state: TrainState, workdir: str | None = None) -> dict:
+def evaluate_detector(cfg, predict: Callable, spec: tuple, state: TrainState, workdir: str | None = None,
+                      inputs: Sequence[str] = ()) -> dict:
     """Test-split VOC mAP@0.5 and COCO AP of ``predict``; with ``workdir``, also predictions.png and (if
-    ``cfg.measure_fps``) ``fps_cpu`` of the jitted predict on 32 test images."""
+    ``cfg.measure_fps``) ``fps_cpu`` of the jitted predict on 32 test images (without extra ``inputs``: a model
+    whose predict needs batch keys besides the image, see ``run_predict``, times its own full pipeline)."""
     ds = load_split(spec, "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = variables_of(state)
-    res = run_predict(predict, variables, ds)
+    res = run_predict(predict, variables, ds, inputs)
     metrics = detection_metrics(res, spec[2])
     if workdir is not None:
         k = min(32, len(res["image"]))
         save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
                             res["classes"][:k], res["num_valid"][:k], ds.info["class_names"], res["scores"][:k])
-        if cfg.measure_fps:
+        if cfg.measure_fps and not inputs:
             metrics["fps_cpu"] = fps(predict, variables, res["image"][:k])
     return metrics
 

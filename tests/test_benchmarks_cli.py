@@ -72,3 +72,14 @@ def test_table_header_names_the_card():
     text = harness.print_table("t", [harness.Row("r", 1.0, 2.0)], "peer", device=gpu)
     assert "machine: GPU NVIDIA Test Card" in text and "| r | 1000.00 | 2000.00 | 2.00x |" in text
     assert harness.cpu_model() in harness.machine(harness.host_device())
+
+
+def test_selective_search_benchmark_runs(tmp_path):
+    """``benchmarks/selective_search.py`` (the documented command) on two images: rows for OpenCV and ours."""
+    pytest.importorskip("cv2")
+    from benchmarks import selective_search
+
+    out = tmp_path / "ss.json"
+    rows = selective_search.main(["--images", "2", "--scales", "1", "--json", str(out)])
+    assert [r["method"] for r in rows] == ["opencv fast", "ours fast (paper ranking)", "ours fast (level ranking)"]
+    assert all(0 <= v <= 1 for r in rows for v in r["recall@0.5"].values()) and out.exists()

@@ -19,10 +19,12 @@ ALLOWED = {
     "models": ("ops", "nn"),
     "metrics": ("ops", "nn"),
     "data": (),
+    "proposals": (),
     "train": ("ops",),
 }
 # third-party packages a layer must not use
-FORBIDDEN_THIRD_PARTY = {"ops": ("flax", "optax", "orbax"), "metrics": ("optax", "orbax"), "data": ("flax", "optax")}
+FORBIDDEN_THIRD_PARTY = {"ops": ("flax", "optax", "orbax"), "metrics": ("optax", "orbax"), "data": ("flax", "optax"),
+                         "proposals": ("jax", "flax", "optax", "orbax")}
 
 
 def _imports(path: pathlib.Path):

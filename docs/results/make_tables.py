@@ -39,8 +39,12 @@ LABELS = {
     "yolo_shapes": ("YOLO v1 (S=8, B=2, conv head)", "shapes"),
     "localization_shapes": ("Localizer (GIoU)", "shapes, one object"),
     "landmarks_shapes": ("LandmarkNet (heatmap + soft-argmax)", "shapes, one object"),
+    "faster_rcnn_shapes": ("Faster R-CNN (ResNetSmall stride 8, RPN 576 anchors, RoI Align head)", "shapes"),
+    "fast_rcnn_shapes": ("Fast R-CNN (ResNetSmall stride 4, roi_pool 5x5, selective-search proposals)", "shapes"),
+    "rcnn_shapes": ("R-CNN (CNN per 32 px warped selective-search proposal)", "shapes"),
 }
-ORDER = ("ssd_shapes", "yolo_shapes", "localization_shapes", "landmarks_shapes")  # first rows; others by file name
+ORDER = ("ssd_shapes", "yolo_shapes", "faster_rcnn_shapes", "fast_rcnn_shapes", "rcnn_shapes", "localization_shapes",
+         "landmarks_shapes")  # first rows; others by file name
 
 
 def load_runs(directory: str = RUNS) -> dict[str, dict]:
@@ -69,6 +73,8 @@ def _link(stem: str) -> str:
 
 def _machine(rec: dict) -> str:
     m = rec["machine"]
+    if isinstance(m, str):  # run files written before summary.json existed describe the machine in words
+        return m
     load = m.get("loadavg")
     return (f"{m['cpu_count']}-core {m['backend']}" + (f", load {load[1]:.1f}" if load else "")
             if m.get("backend") == "cpu" else f"{m['device_count']}x {m['device_kind']}")
@@ -99,7 +105,7 @@ def _detection_rows(runs: dict) -> list[list[str]]:
         if "coco_ap" in m:
             coco = f"{m['coco_ap']:.3f}" + (f" ({m['coco_ap50']:.3f} / {m['coco_ap75']:.3f})"
                                              if "coco_ap50" in m and "coco_ap75" in m else "")
-        fps = f"{m['fps_cpu']:.0f}" if "fps_cpu" in m else "-"
+        fps = "-" if "fps_cpu" not in m else f"{m['fps_cpu']:.0f}" if m["fps_cpu"] >= 10 else f"{m['fps_cpu']:.2f}"
         train = (f"{c['num_steps']} steps x {c['batch_size']} images, {m['train_seconds']:.0f} s "
                  f"({_duration(rec['wall_s'])} wall; {_machine(rec)})" if "train_seconds" in m
                  else f"{_duration(rec['wall_s'])} wall; {_machine(rec)}")

@@ -131,6 +131,21 @@ class Dataset:
         epoch, self._next_epoch = self._next_epoch, self._next_epoch + 1
         return self.iterate(epoch)
 
+    def with_arrays(self, arrays: dict[str, np.ndarray]) -> Dataset:
+        """The same split whose batches also carry rows of ``arrays`` (each ``[num_examples, ...]``, row ``i``
+        belonging to example ``i``), e.g. precomputed region proposals; order, sharding and padding unchanged."""
+        for k, v in arrays.items():
+            if len(v) != self.num_examples:
+                raise ValueError(f"arrays[{k!r}]: expected {self.num_examples} rows (one per example), got {len(v)}")
+        base = self._make_batch
+
+        def make_batch(idx, rngs):
+            return {**base(idx, rngs), **{k: v[idx] for k, v in arrays.items()}}
+
+        return Dataset(self.num_examples, make_batch, self.batch_size, seed=self.seed, shuffle=self.shuffle,
+                       drop_remainder=self.drop_remainder, num_devices=self.num_devices, host_id=self.host_id,
+                       num_hosts=self.num_hosts, info=self.info)
+
     def __repr__(self) -> str:
         name = self.info.get("name", "?")
         return (f"Dataset({name!r}, split={self.info.get('split')!r}, examples={self.num_examples}, "

@@ -21,3 +21,4 @@ from jaxvision.ops.selection import take_valid
 from jaxvision.ops.suppression import batched_nms, nms, soft_nms
 from jaxvision.ops.transposed_conv import conv_transpose
 from jaxvision.ops.upsample import bed_of_nails_unpool, max_pool_with_argmax, max_unpool, nearest_unpool
+from jaxvision.ops.warp import crop_and_resize

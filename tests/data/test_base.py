@@ -77,3 +77,14 @@ def test_random_augmentation_independent_of_host_split(name, opts):
     parts = [load(name, "train", 8, seed=1, host_id=h, num_hosts=2, **opts).batch(2, epoch=3) for h in range(2)]
     for k in full:
         np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), full[k])
+
+
+def test_with_arrays_adds_rows_of_the_same_examples():
+    ds = _ds(10, 4, seed=2, drop_remainder=False)
+    extra = ds.with_arrays({"z": np.arange(10) * 10})
+    for i in range(len(ds)):
+        b = extra.batch(i, epoch=1)
+        np.testing.assert_array_equal(b["z"], b["x"] * 10)
+        np.testing.assert_array_equal(b["valid"], ds.batch(i, epoch=1)["valid"])
+    with pytest.raises(ValueError, match=r"arrays\['z'\]: expected 10 rows"):
+        ds.with_arrays({"z": np.zeros(3)})

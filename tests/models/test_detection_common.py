@@ -3,8 +3,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import linen as nn
 
-from jaxvision.models.detection import batched_postprocess, multiclass_nms
+from jaxvision.models.detection import batched_postprocess, make_loss_fn, multiclass_nms
 
 BOXES = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10]], np.float32)
 SCORES = np.array([[0.9, 0.05], [0.8, 0.7], [0.005, 0.6], [0.3, 0.02]], np.float32)
@@ -61,3 +62,37 @@ def test_matches_torchvision_postprocess():
     np.testing.assert_allclose(det.scores[:n], s[keep].numpy(), rtol=1e-6)
     np.testing.assert_array_equal(det.classes[:n], lab[keep].numpy())
     np.testing.assert_allclose(det.boxes[:n], b[keep].numpy(), rtol=1e-6)
+
+
+class _Sampler(nn.Module):
+    """A toy two-stage forward: a learned scale times one random draw from the 'sample' stream."""
+
+    @nn.compact
+    def __call__(self, images, train=False, targets=None):
+        scale = self.param("scale", nn.initializers.ones, ())
+        out = {"value": scale * jnp.mean(images)}
+        if targets is not None:
+            out["draw"] = jax.random.uniform(self.make_rng("sample"), ())
+            out["num_gt"] = jnp.sum(targets["mask"])
+        return out
+
+
+def test_make_loss_fn_two_stage_options():
+    model = _Sampler()
+    batch = {"image": jnp.ones((2, 4, 4, 3)), "mask": jnp.array([[True, False], [True, True]])}
+    params = model.init(jax.random.PRNGKey(0), batch["image"])["params"]
+    seen = {}
+
+    def head_loss(outputs, batch, rng=None):
+        seen["rng"] = rng
+        extra = outputs.get("draw", 0.0) + outputs.get("num_gt", 0) + (0.0 if rng is None else
+                                                                      jax.random.uniform(rng, ()))
+        return outputs["value"] + extra, {}
+
+    one_stage = make_loss_fn(model, head_loss)(params, {}, batch, jax.random.PRNGKey(1))[0]
+    assert seen["rng"] is None and float(one_stage) == pytest.approx(1.0)
+    k0, k1, k2 = jax.random.split(jax.random.PRNGKey(1), 3)
+    value = make_loss_fn(model, head_loss, targets=True, loss_rng=True)(params, {}, batch, jax.random.PRNGKey(1))[0]
+    draw = model.apply({"params": params}, batch["image"], targets=batch, rngs={"sample": k1})["draw"]
+    assert float(value) == pytest.approx(1.0 + float(draw) + 3 + float(jax.random.uniform(k2, ())))
+    assert seen["rng"] is not None

@@ -5,7 +5,8 @@ Every detector in this package exposes
 - ``predict_fn(model, ...) -> predict(variables, images) -> Detections``: jit-compiled end to end (network,
   decoding, per-class NMS), fixed output shapes ``D = max_detections`` padded with ``classes = -1``;
 - ``loss_fn(outputs, batch, ...) -> (loss, metrics)`` on the network's raw outputs, wrapped by
-  ``make_loss_fn(model, loss)`` into ``loss(params, batch_stats, batch, rng)`` for ``jax.value_and_grad``.
+  ``make_loss_fn(model, loss)`` into ``loss(params, batch_stats, batch, rng)`` for ``jax.value_and_grad``
+  (two-stage detectors: ``make_loss_fn(model, loss, targets=True, loss_rng=True)``, see there).
 
 Images are NHWC float32 in [0, 1]; boxes xyxy in absolute pixels; classes are the dataset's 0-based foreground
 labels (detectors with a background class hide it).
@@ -93,18 +94,21 @@ def batched_postprocess(boxes, scores, **kwargs) -> Detections:
 
 
 def make_predict(model, decode: Callable, **postprocess) -> Callable:
-    """Build ``predict(variables, images) -> Detections``, jit-compiled including NMS.
+    """Build ``predict(variables, images, **inputs) -> Detections``, jit-compiled including NMS.
 
     Args:
-        model: a Flax module whose ``apply(variables, images, train=False)`` returns raw outputs.
+        model: a Flax module whose ``apply(variables, images, train=False, **inputs)`` returns raw outputs.
+            ``inputs`` are extra per-image arrays a model needs at test time (none for one-stage detectors and
+            Faster R-CNN; Fast R-CNN: ``proposals`` ``[B, P, 4]`` and ``proposal_mask`` ``[B, P]``), passed by
+            keyword: ``predict(variables, images, proposals=..., proposal_mask=...)``.
         decode: ``decode(outputs, image_shape) -> (boxes [B, A, (C,) 4], scores [B, A, C])``.
         **postprocess: ``multiclass_nms`` options (score_threshold, iou_threshold, max_detections, ...).
     """
 
     @jax.jit
-    def predict(variables, images):
+    def predict(variables, images, **inputs):
         check_rank("images", images, 4, "[B, H, W, C]")
-        outputs = model.apply(variables, images, train=False)
+        outputs = model.apply(variables, images, train=False, **inputs)
         boxes, scores = decode(outputs, images.shape[1:3])
         return batched_postprocess(boxes, scores, **postprocess)
 
@@ -128,21 +132,44 @@ def first_object(batch, *keys: str) -> tuple:
     return tuple(take(batch[k]) for k in keys)
 
 
-def make_loss_fn(model, head_loss: Callable) -> Callable:
+def make_loss_fn(model, head_loss: Callable, *, targets: bool = False, loss_rng: bool = False) -> Callable:
     """Wrap a loss on raw outputs into ``loss(params, batch_stats, batch, rng) -> (loss, (batch_stats, metrics))``.
 
-    The model runs in training mode (BatchNorm batch statistics, updated ``batch_stats`` returned; dropout rng
-    from ``rng``). ``head_loss(outputs, batch) -> (scalar, dict of scalars)``. Differentiate w.r.t. ``params``
-    with ``jax.value_and_grad(loss, has_aux=True)``; the signature is ``jaxvision.train.make_train_step``'s.
+    The model runs in training mode (BatchNorm batch statistics, updated ``batch_stats`` returned).
+    ``head_loss(outputs, batch) -> (scalar, dict of scalars)``. Differentiate w.r.t. ``params`` with
+    ``jax.value_and_grad(loss, has_aux=True)``; the signature is ``jaxvision.train.make_train_step``'s.
+
+    One-stage detectors use the defaults: ``model.apply(variables, batch['image'], train=True,
+    rngs={'dropout': rng})`` then ``head_loss(outputs, batch)`` (exactly as before the options existed).
+
+    Two-stage detectors (the detector protocol in docs/ARCHITECTURE.md) set the options; ``rng`` is then split
+    into three keys (dropout, sample, loss):
+
+    Args:
+        model: the Flax module.
+        head_loss: the model's ``loss_fn`` (bind hyperparameters with ``functools.partial``).
+        targets: apply the model as ``model.apply(variables, batch['image'], train=True, targets=batch,
+            rngs={'dropout': k0, 'sample': k1})``: the forward pass sees the padded ground truth (and any other
+            batch key, e.g. Fast R-CNN's ``proposals`` / ``proposal_mask``) and samples RoIs against it with
+            ``self.make_rng('sample')`` before running its RoI head on them.
+        loss_rng: call ``head_loss(outputs, batch, rng=k2)``: a key for sampling that only selects loss terms
+            (Faster R-CNN's 256 RPN anchors per image).
     """
+    two_stage = targets or loss_rng
 
     def loss(params, batch_stats, batch, rng):
         variables = {"params": params}
         if batch_stats:
             variables["batch_stats"] = batch_stats
-        outputs, updates = model.apply(variables, batch["image"], train=True, rngs={"dropout": rng},
-                                       mutable=["batch_stats"])
-        value, metrics = head_loss(outputs, batch)
+        if two_stage:
+            drop_rng, sample_rng, head_rng = jax.random.split(rng, 3)
+            rngs = {"dropout": drop_rng, "sample": sample_rng}
+        else:
+            rngs, head_rng = {"dropout": rng}, None
+        kwargs = {"targets": batch} if targets else {}
+        outputs, updates = model.apply(variables, batch["image"], train=True, rngs=rngs, mutable=["batch_stats"],
+                                       **kwargs)
+        value, metrics = head_loss(outputs, batch, rng=head_rng) if loss_rng else head_loss(outputs, batch)
         return value, (updates.get("batch_stats", batch_stats), metrics)
 
     return loss

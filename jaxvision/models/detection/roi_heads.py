@@ -1,0 +1,206 @@
+"""The RoI box head shared by the two-stage detectors (Fast R-CNN, Faster R-CNN): sampling, pooling, head, loss, decode.
+
+Static-shape versions of torchvision's ``roi_heads.RoIHeads`` pieces (fixed ``S`` samples per image, masks for
+padding), all per image and vmapped by the callers:
+
+- ``sample_rois``: append the ground truth to the proposals, match (IoU >= ``fg_iou`` foreground, < ``bg_iou``
+  background, optionally ignore below ``bg_iou_low`` as Fast R-CNN did), draw ``num_samples`` with at most
+  ``positive_fraction`` foreground (``ops.balanced_sample``) and encode the foreground regression targets;
+- ``pool_rois``: ``roi_align`` (or ``roi_pool``) of ``[B, R, 4]`` boxes on one feature map;
+- ``RoIBoxHead``: torchvision's ``TwoMLPHead`` + ``FastRCNNPredictor`` (class logits with background at 0,
+  class-specific deltas for ``C + 1`` classes);
+- ``box_head_loss``: ``fastrcnn_loss`` (cross-entropy over the sampled RoIs + smooth-L1 beta 1/9 of the true
+  class's deltas on the foreground, divided by the number of sampled RoIs);
+- ``decode_head``: softmax, class-specific ``BoxCoder`` decoding, clipping, tiny boxes and padding RoIs scored 0,
+  background dropped -> ``(boxes [B, R, C, 4], scores [B, R, C])`` for ``multiclass_nms``.
+
+Labels: the data's 0-based foreground labels ``l`` are head classes ``l + 1``; 0 is background.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxvision._checks import check_rank
+from jaxvision.ops import BoxCoder, balanced_sample, box_iou, clip_boxes_to_image, match_boxes, roi_align, roi_pool
+from jaxvision.ops.losses import smooth_l1, softmax_cross_entropy
+from jaxvision.ops.matching import BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS
+
+HEAD_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+
+
+class RoISamples(NamedTuple):
+    """Fixed-size RoI samples of one image (or a batch, with a leading ``B``).
+
+    Attributes:
+        boxes: ``float32 [S, 4]`` xyxy px sampled RoIs (zeros where not ``valid``).
+        labels: ``int32 [S]`` head class: 0 background, ``l + 1`` for data label ``l`` (0 where not valid).
+        targets: ``float32 [S, 4]`` ``BoxCoder`` regression targets of the foreground RoIs (0 elsewhere).
+        valid: ``bool [S]`` sampled slots (fewer than ``S`` when the image has too few candidates).
+    """
+
+    boxes: jax.Array
+    labels: jax.Array
+    targets: jax.Array
+    valid: jax.Array
+
+
+def valid_boxes(boxes, mask):
+    """``mask`` without degenerate boxes (zero or negative width or height, non-finite): such ground truth is
+    ignored (torchvision refuses it; a zero-size box would otherwise match every anchor at IoU 0)."""
+    w, h = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
+    return mask & (w > 0) & (h > 0) & jnp.all(jnp.isfinite(boxes), axis=-1)
+
+
+def match_proposals(proposals, proposal_valid, gt_boxes, gt_valid, fg_iou: float = 0.5, bg_iou: float = 0.5,
+                    bg_iou_low: float = 0.0):
+    """Match codes of candidate RoIs (torchvision ``assign_targets_to_proposals``; Fast R-CNN's background range).
+
+    Args:
+        proposals: ``[P, 4]`` xyxy px. proposal_valid: ``bool [P]`` (padding never matches: code -2).
+        gt_boxes: ``[G, 4]`` xyxy px. gt_valid: ``bool [G]``.
+        fg_iou: IoU >= this is foreground; bg_iou: IoU < this is background (between: ignored).
+        bg_iou_low: background only from this IoU up (Fast R-CNN: 0.1); below it ignored (0: every IoU).
+
+    Returns:
+        int32 ``[P]``: matched ground-truth index, -1 background, -2 ignored.
+    """
+    iou = box_iou(gt_boxes, proposals)  # [G, P]
+    matches = match_boxes(iou, gt_valid, high=fg_iou, low=bg_iou)
+    if bg_iou_low > 0:
+        best = jnp.max(jnp.where(gt_valid[:, None], iou, 0.0), axis=0)
+        matches = jnp.where((matches == BELOW_LOW_THRESHOLD) & (best < bg_iou_low), BETWEEN_THRESHOLDS, matches)
+    return jnp.where(proposal_valid, matches, BETWEEN_THRESHOLDS)
+
+
+def sample_rois(key, proposals, proposal_valid, gt_boxes, gt_labels, gt_valid, *, num_samples: int = 512,
+                positive_fraction: float = 0.25, fg_iou: float = 0.5, bg_iou: float = 0.5, bg_iou_low: float = 0.0,
+                box_weights: Sequence[float] = HEAD_BOX_WEIGHTS, append_gt: bool = True) -> RoISamples:
+    """Training RoIs of one image (torchvision ``RoIHeads.select_training_samples``), fixed size.
+
+    Args:
+        key: PRNG key (one per image).
+        proposals: ``float32 [P, 4]`` xyxy px. proposal_valid: ``bool [P]``.
+        gt_boxes: ``float32 [G, 4]``; gt_labels: ``int [G]`` 0-based; gt_valid: ``bool [G]`` (degenerate boxes
+            are dropped, see ``valid_boxes``).
+        num_samples: RoIs per image ``S`` (static; the output has ``min(S, P + G)`` slots).
+        positive_fraction: at most this share of foreground.
+        fg_iou, bg_iou, bg_iou_low: see ``match_proposals``.
+        box_weights: ``BoxCoder`` weights of the targets.
+        append_gt: add the ground-truth boxes to the candidates first (torchvision and Fast R-CNN do).
+
+    Returns:
+        ``RoISamples`` with ``S' = min(S, P (+ G))`` slots; the sampled ones are ``valid`` (in candidate order).
+    """
+    gt_valid = valid_boxes(gt_boxes, gt_valid)
+    cand, cand_valid = proposals, proposal_valid
+    if append_gt:
+        cand = jnp.concatenate([proposals, gt_boxes.astype(proposals.dtype)], 0)
+        cand_valid = jnp.concatenate([proposal_valid, gt_valid], 0)
+    matches = match_proposals(cand, cand_valid, gt_boxes, gt_valid, fg_iou, bg_iou, bg_iou_low)
+    pos, neg = balanced_sample(key, matches, int(num_samples), float(positive_fraction))
+    k = min(int(num_samples), cand.shape[0])
+    sel = pos | neg
+    # top_k of a 0/1 vector returns the selected indices first, in index order (ties keep the lower index)
+    _, idx = jax.lax.top_k(sel.astype(jnp.float32), k)
+    valid = sel[idx]
+    fg = pos[idx]
+    m = jnp.maximum(matches[idx], 0)
+    boxes = jnp.where(valid[:, None], cand[idx], 0.0)
+    labels = jnp.where(fg, gt_labels[m].astype(jnp.int32) + 1, 0)
+    # background / padding RoIs may face padded zero-size ground truth (-inf deltas): zero them first
+    targets = jnp.where(fg[:, None], BoxCoder(tuple(box_weights)).encode(jnp.where(fg[:, None], boxes, 1.0),
+                                                                           jnp.where(fg[:, None], gt_boxes[m], 1.0)),
+                        0.0)
+    return RoISamples(boxes, labels, targets, valid)
+
+
+def pool_rois(features, rois, output_size: int = 7, spatial_scale: float = 1.0, sampling_ratio: int = 2,
+              mode: str = "align"):
+    """RoI features of a batch: ``features [B, H, W, C]``, ``rois [B, R, 4]`` xyxy image px -> ``[B, R, o, o, C]``.
+
+    ``mode='align'``: ``roi_align`` (``aligned=False``, ``sampling_ratio``; torchvision ``MultiScaleRoIAlign`` on
+    one level); ``'pool'``: ``roi_pool`` (Fast R-CNN).
+    """
+    check_rank("features", features, 4, "[B, H, W, C]")
+    check_rank("rois", rois, 3, "[B, R, 4]")
+    b, r = rois.shape[:2]
+    flat = rois.reshape(-1, 4)
+    index = jnp.repeat(jnp.arange(b, dtype=jnp.int32), r)
+    if mode == "align":
+        out = roi_align(features, flat, index, output_size, spatial_scale, sampling_ratio, aligned=False)
+    elif mode == "pool":
+        out = roi_pool(features, flat, index, output_size, spatial_scale)
+    else:
+        raise ValueError(f"mode: expected 'align' or 'pool', got {mode!r}")
+    return out.reshape(b, r, *out.shape[1:])
+
+
+class RoIBoxHead(nn.Module):
+    """torchvision ``TwoMLPHead`` + ``FastRCNNPredictor``: flatten, two ReLU FC layers, class and box outputs.
+
+    Attributes:
+        num_classes: foreground classes ``C`` (outputs ``C + 1``, background 0).
+        representation_size: width of both FC layers (torchvision 1024).
+        dtype: computation dtype.
+
+    ``__call__(pooled [..., o, o, Cf]) -> (class_logits [..., C + 1], box_regression [..., C + 1, 4])``.
+    """
+
+    num_classes: int
+    representation_size: int = 1024
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, pooled):
+        x = pooled.reshape(*pooled.shape[:-3], -1)
+        x = nn.relu(nn.Dense(self.representation_size, dtype=self.dtype, name="fc6")(x))
+        x = nn.relu(nn.Dense(self.representation_size, dtype=self.dtype, name="fc7")(x))
+        k = self.num_classes + 1
+        logits = nn.Dense(k, dtype=self.dtype, kernel_init=nn.initializers.normal(0.01), name="cls_score")(x)
+        deltas = nn.Dense(4 * k, dtype=self.dtype, kernel_init=nn.initializers.normal(0.001), name="bbox_pred")(x)
+        return logits.astype(jnp.float32), deltas.astype(jnp.float32).reshape(*x.shape[:-1], k, 4)
+
+
+def box_head_loss(class_logits, box_regression, labels, targets, valid, beta: float = 1.0 / 9):
+    """torchvision ``fastrcnn_loss`` on fixed-size samples (all images together).
+
+    Args:
+        class_logits: ``[..., S, C + 1]``. box_regression: ``[..., S, C + 1, 4]``.
+        labels, targets, valid: the ``RoISamples`` fields, ``[..., S]``, ``[..., S, 4]``, ``[..., S]``.
+        beta: smooth-L1 beta (torchvision 1/9).
+
+    Returns:
+        ``(classification, box_regression)`` scalars: mean cross-entropy over valid samples; smooth-L1 sum over
+        foreground samples (their class's deltas) / number of valid samples. Both 0 without valid samples.
+    """
+    n = jnp.maximum(jnp.sum(valid), 1).astype(jnp.float32)
+    ce = softmax_cross_entropy(class_logits, labels)
+    cls = jnp.sum(jnp.where(valid, ce, 0.0)) / n
+    fg = valid & (labels > 0)
+    pred = jnp.take_along_axis(box_regression, labels[..., None, None], axis=-2)[..., 0, :]  # [..., S, 4]
+    box = jnp.sum(jnp.where(fg[..., None], smooth_l1(pred, targets, beta=beta), 0.0)) / n
+    return cls, box
+
+
+def decode_head(class_logits, box_regression, rois, roi_valid, image_hw, box_weights=HEAD_BOX_WEIGHTS,
+                min_size: float = 1e-2):
+    """Head outputs -> per-class boxes and scores (torchvision ``postprocess_detections`` before NMS).
+
+    Args:
+        class_logits: ``[B, R, C + 1]``. box_regression: ``[B, R, C + 1, 4]``. rois: ``[B, R, 4]`` xyxy px.
+        roi_valid: ``bool [B, R]`` (padding RoIs get score 0). image_hw: (H, W) for clipping.
+        box_weights: ``BoxCoder`` weights. min_size: boxes narrower or lower than this get score 0.
+
+    Returns:
+        ``(boxes [B, R, C, 4] clipped xyxy px, scores [B, R, C] softmax probabilities)`` without background.
+    """
+    boxes = BoxCoder(tuple(box_weights)).decode(rois[:, :, None, :], box_regression)[:, :, 1:]
+    boxes = clip_boxes_to_image(boxes, tuple(image_hw))
+    scores = jax.nn.softmax(class_logits, axis=-1)[..., 1:]
+    big = ((boxes[..., 2] - boxes[..., 0]) >= min_size) & ((boxes[..., 3] - boxes[..., 1]) >= min_size)
+    return boxes, jnp.where(big & roi_valid[..., None], scores, 0.0)

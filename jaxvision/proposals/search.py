@@ -1,0 +1,133 @@
+"""Selective search (Uijlings, van de Sande, Gevers, Smeulders, IJCV 2013): class-agnostic region proposals.
+
+For every *strategy* (a colour space x a Felzenszwalb threshold k x a similarity combination) the image is
+over-segmented (Felzenszwalb-Huttenlocher graph segmentation, scikit-image's ``felzenszwalb``, sigma 0.8,
+minimum region size k) and its regions are grouped hierarchically (``grouping.hierarchical_grouping``). The boxes of
+all strategies are pooled and ranked as in the paper (sec. 3.3): within a hierarchy the region formed last (the
+whole image) has position 1, the one before it 2, ...; each position is multiplied by a uniform random number in
+[0, 1] and the boxes are sorted by that value, so large regions tend to come first while every hierarchy
+contributes early. Duplicate boxes keep their best rank.
+
+Modes (``MODES``):
+- 'single': HSV, k = 100, colour + texture + size + fill;
+- 'fast' (as R-CNN used it): HSV and Lab, k in {50, 100}, similarities C+T+S+F and T+S+F (8 strategies);
+- 'quality': HSV, Lab, rgI, H, I, k in {50, 100, 150, 300}, similarities C+T+S+F, T+S+F, F+S, S (80 strategies).
+
+Small images (``shapes`` is 64 px) are upscaled by ``scale`` before segmenting (k and the minimum size are in
+pixels of the segmented image); the boxes are returned in input pixels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jaxvision.proposals.grouping import SIMILARITIES, hierarchical_grouping
+from jaxvision.proposals.regions import adjacent_pairs, region_features, texture_maps, to_color_space
+
+CTSF = SIMILARITIES
+TSF = ("texture", "size", "fill")
+MODES = {
+    "single": (("hsv",), (100,), (CTSF,)),
+    "fast": (("hsv", "lab"), (50, 100), (CTSF, TSF)),
+    "quality": (("hsv", "lab", "rgi", "h", "i"), (50, 100, 150, 300), (CTSF, TSF, ("fill", "size"), ("size",))),
+}
+
+RANKINGS = ("position", "level")
+
+
+def segment(image: np.ndarray, k: float, sigma: float = 0.8, min_size: int | None = None) -> np.ndarray:
+    """Felzenszwalb-Huttenlocher segmentation of ``image`` float [H, W, C] in [0, 1] (k on the 0..255 scale, as
+    the paper): int64 labels [H, W] with values 0..R-1."""
+    from skimage.segmentation import felzenszwalb
+
+    img = image[..., 0] if image.shape[-1] == 1 else image
+    labels = felzenszwalb(img, scale=float(k), sigma=sigma, min_size=int(k if min_size is None else min_size),
+                          channel_axis=None if img.ndim == 2 else -1)
+    _, inverse = np.unique(labels, return_inverse=True)
+    return inverse.reshape(labels.shape).astype(np.int64)
+
+
+def strategy_boxes(image: np.ndarray, color_space: str, ks, similarities_list, sigma: float = 0.8) -> list:
+    """The hierarchies of one colour space: one per k and similarity combination, each ``(boxes float64 [n, 4]
+    pixel edges of image, levels int64 [n])`` in the order the regions were formed."""
+    cs = to_color_space(image, color_space)
+    textures = texture_maps(cs)
+    out = []
+    for k in ks:
+        labels = segment(cs, k, sigma)
+        feats = region_features(labels, cs, textures=textures)
+        pairs = adjacent_pairs(labels)
+        out += [hierarchical_grouping(feats, pairs, float(labels.size), sims) for sims in similarities_list]
+    return out
+
+
+def rank_boxes(hierarchies, rng: np.random.Generator, ranking: str = "position") -> np.ndarray:
+    """Pool the hierarchies ``[(boxes [n, 4], levels [n]), ...]`` and rank them: value = v x U(0, 1), ascending,
+    with v the position in the hierarchy (1 = formed last, the paper's) for ``ranking='position'``, or the level
+    (1 = an initial region, OpenCV's ``ximgproc`` ranking) for ``'level'``; duplicates keep their first (best)
+    occurrence. Returns float64 [N, 4]."""
+    boxes, values = [], []
+    for h, level in hierarchies:
+        v = np.arange(len(h), 0, -1, dtype=np.float64) if ranking == "position" else level.astype(np.float64)
+        boxes.append(h)
+        values.append(v * rng.random(len(h)))
+    boxes, values = np.concatenate(boxes), np.concatenate(values)
+    boxes = boxes[np.argsort(values, kind="stable")]
+    _, first = np.unique(boxes, axis=0, return_index=True)
+    return boxes[np.sort(first)]
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    from skimage.transform import resize
+
+    h, w = image.shape[:2]
+    return resize(image, (round(h * scale), round(w * scale)), order=1, anti_aliasing=scale < 1).astype(np.float32)
+
+
+def selective_search(image: np.ndarray, mode: str = "fast", *, scale: float = 1.0, sigma: float = 0.8,
+                     ks: tuple[float, ...] | None = None, max_proposals: int | None = None, min_size: float = 0.0,
+                     ranking: str = "position", seed: int = 0) -> np.ndarray:
+    """Selective-search proposals of one image, best-ranked first.
+
+    Args:
+      image: [H, W, 3] RGB, float in [0, 1] or uint8.
+      mode: 'single', 'fast' or 'quality' (``MODES``).
+      scale: resize factor applied before segmenting (> 0; e.g. 4 for 64 px images).
+      sigma: Gaussian smoothing of the segmentation.
+      ks: override the mode's Felzenszwalb thresholds (in pixels of the resized image).
+      max_proposals: keep at most this many (the best-ranked).
+      min_size: drop boxes narrower or shorter than this (input pixels).
+      ranking: 'position' (the paper: regions formed late, i.e. large, tend to come first) or 'level' (OpenCV:
+        regions low in the hierarchy, i.e. small, tend to come first); both multiply by a uniform random number.
+      seed: seeds the random ranking.
+
+    Returns:
+      float32 [N, 4] xyxy boxes in input pixels (pixel edges: a region covering columns 3..5 spans x 3 to 6).
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 2:
+        raise ValueError(f"image: expected [H, W, 3] with H, W >= 2, got shape {image.shape}")
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {tuple(MODES)}, got {mode!r}")
+    if not scale > 0:
+        raise ValueError(f"scale: expected > 0, got {scale}")
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking: expected one of {RANKINGS}, got {ranking!r}")
+    if max_proposals is not None and max_proposals < 1:
+        raise ValueError(f"max_proposals: expected >= 1 or None, got {max_proposals}")
+    img = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    if not np.all(np.isfinite(img)):
+        raise ValueError("image: expected finite values, got NaN or inf")
+    img = np.clip(img, 0.0, 1.0)
+    big = _resize(img, scale) if scale != 1.0 else img
+    spaces, mode_ks, sims = MODES[mode]
+    hierarchies = []
+    for cs in spaces:
+        hierarchies += strategy_boxes(big, cs, ks or mode_ks, sims, sigma)
+    boxes = rank_boxes(hierarchies, np.random.default_rng(seed), ranking)
+    h, w = img.shape[:2]
+    boxes = boxes * np.array([w / big.shape[1], h / big.shape[0]] * 2)
+    if min_size > 0:
+        boxes = boxes[np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_size]
+    if max_proposals is not None:
+        boxes = boxes[:max_proposals]
+    return boxes.astype(np.float32)
