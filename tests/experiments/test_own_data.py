@@ -21,8 +21,9 @@ def test_readme_own_coco_folder_two_commands(tmp_path, capsys):
     write_coco(data_dir, "val")
     results = []
     for command, args in commands:
-        argv = [command, *args.replace("my_data", str(tmp_path / "my_data")).replace(
-            "runs/", str(tmp_path / "runs") + "/").split()] + (["--tiny"] if command == "train" else [])
+        args = args.replace("runs/my_data", str(tmp_path / "runs" / "my_data"))
+        args = args.replace("data_dir=my_data", f"data_dir={tmp_path / 'my_data'}")
+        argv = [command, *args.split()] + (["--tiny"] if command == "train" else [])
         assert _cli.main(argv) == 0, argv
         out = capsys.readouterr().out
         results.append(json.loads(out[out.index("{\n"):]))  # the result JSON, after any log lines
