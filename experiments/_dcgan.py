@@ -202,15 +202,23 @@ def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
     from jaxvision.metrics import fid
 
     save_final_samples(cfg, workdir, state)
-    ds = data.load(cfg.dataset, cfg.eval_split, 100, seed=cfg.seed)
-    real = []
-    for i in range(min(len(ds), -(-cfg.fid_real_samples // 100))):
-        real.append((np.asarray(to_gan_range(jnp.asarray(ds.batch(i)["image"]), cfg.size)) + 1) / 2)
+    rgb = lambda x: np.clip(np.repeat(x, 3, -1) if x.shape[-1] == 1 else x, 0, 1)  # noqa: E731
+    # The real side's statistics are computed once per (data set, split, count, size, seed) and cached in the
+    # workdir; later evaluations read them (fid() warns if they were made with other Inception weights).
+    cache = os.path.join(workdir, "fid_real_{}_{}_{}_{}px_seed{}.npz".format(
+        cfg.dataset.replace("/", "-"), cfg.eval_split, cfg.fid_real_samples, cfg.size, cfg.seed))
+    if os.path.isfile(cache):
+        real_side = cache
+    else:
+        ds = data.load(cfg.dataset, cfg.eval_split, 100, seed=cfg.seed)
+        real = []
+        for i in range(min(len(ds), -(-cfg.fid_real_samples // 100))):
+            real.append((np.asarray(to_gan_range(jnp.asarray(ds.batch(i)["image"]), cfg.size)) + 1) / 2)
+        real_side = rgb(np.concatenate(real)[:cfg.fid_real_samples])  # whole batches of 100 were read
     z = latent_noise(jax.random.PRNGKey(cfg.seed + 20_000), cfg.num_eval_samples, (cfg.nz,))
     fake = (generate(state, z, ema=cfg.ema_decay is not None) + 1) / 2
-    rgb = lambda x: np.clip(np.repeat(x, 3, -1) if x.shape[-1] == 1 else x, 0, 1)  # noqa: E731
-    real = np.concatenate(real)[:cfg.fid_real_samples]  # whole batches of 100 were read
-    result = fid(rgb(real), rgb(fake), weights=cfg.inception_weights or None)
+    result = fid(real_side, rgb(fake), weights=cfg.inception_weights or None,
+                 save_stats_a=None if isinstance(real_side, str) else cache)
     out = {"fid": result.value, "fid_num_real": result.num_samples[0], "fid_num_fake": result.num_samples[1]}
     writer = MetricsWriter(workdir)
     writer.write(int(state.step), "eval", out)

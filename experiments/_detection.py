@@ -6,6 +6,7 @@ Not an experiment itself (leading underscore): state creation, the fit call, che
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ import optax
 
 from jaxvision import data
 from jaxvision.metrics import DetectionEvaluator, evaluate_voc
+from jaxvision.metrics.detection.streaming import to_coco_results
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
@@ -49,15 +51,37 @@ class ShapesTrainConfig:
     progress: bool = True
 
 
-# Detection data sets the experiments can train on, and their number of (foreground) classes.
+# Detection data sets the experiments can train on, and their number of (foreground) classes; the folder data
+# sets ('coco_json', 'voc_xml': one's own data in ``cfg.data_dir``) have the classes their files list.
 NUM_CLASSES = {"shapes": 6, "voc/2007": 20, "voc/2012": 20, "coco/2017": 80}
-DetectionDataset = Literal["shapes", "voc/2007", "voc/2012", "coco/2017"]
+DetectionDataset = Literal["shapes", "voc/2007", "voc/2012", "coco/2017", "coco_json", "voc_xml"]
+FOLDER_DATASETS = ("coco_json", "voc_xml")
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_classes(name: str, data_dir: str) -> tuple[str, ...]:
+    if name == "coco_json":
+        from jaxvision.data import coco_json
+
+        return coco_json.open_split(data_dir, "train").class_names
+    from jaxvision.data import voc_xml
+
+    return voc_xml.class_names_of(data_dir)
+
+
+def num_classes(cfg) -> int:
+    """Foreground classes of ``cfg.dataset`` (for a folder data set, those of its train split's files)."""
+    if cfg.dataset in NUM_CLASSES:
+        return NUM_CLASSES[cfg.dataset]
+    return len(_folder_classes(cfg.dataset, getattr(cfg, "data_dir", "")))
 
 
 def dataset_spec(cfg, **options) -> tuple[str, dict, int]:
     """``(name, options, num_classes)`` of ``cfg.dataset`` at ``cfg.image_size`` with ``cfg.max_boxes`` boxes per
-    image (plus ``options``), for ``load_split`` and ``evaluate_detector``."""
-    return cfg.dataset, dict(image_size=cfg.image_size, max_boxes=cfg.max_boxes, **options), NUM_CLASSES[cfg.dataset]
+    image (plus ``cfg.data_dir`` if set, and ``options``), for ``load_split`` and ``evaluate_detector``."""
+    if getattr(cfg, "data_dir", ""):
+        options = {"data_dir": cfg.data_dir, **options}
+    return cfg.dataset, dict(image_size=cfg.image_size, max_boxes=cfg.max_boxes, **options), num_classes(cfg)
 
 
 def single_object_spec(cfg) -> tuple[str, dict, int]:
@@ -139,35 +163,87 @@ def variables_of(state: TrainState) -> dict:
     return out
 
 
-def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = ()) -> dict:
-    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth, all images.
+# Per-image ground-truth metadata a data set may carry and evaluation uses (see ``jaxvision.data.tfds``).
+GT_EXTRAS = ("difficult", "crowd", "area", "image_id", "image_hw")
 
-    ``inputs``: batch keys also passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``).
-    """
+
+def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (), keep_images: int = 32,
+                progress: bool = False) -> dict:
+    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth of every real
+    image (padding rows of a last batch, ``valid`` False, are dropped), the batch's ``GT_EXTRAS`` when present,
+    and the first ``keep_images`` input images (``'image'``, for pictures and FPS). ``inputs``: batch keys also
+    passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a tqdm bar on
+    stderr once the pass takes more than 2 s."""
+    from tqdm.auto import tqdm
+
     keys = ("boxes", "scores", "classes", "num_valid")
     out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}
-    for batch in dataset:
+    kept = 0
+    total = len(dataset) if hasattr(dataset, "__len__") else None
+    for batch in tqdm(dataset, total=total, desc="eval", disable=not progress, delay=2.0, leave=False):
         extra = {k: jnp.asarray(batch[k]) for k in inputs}
         det = jax.device_get(predict(variables, jnp.asarray(batch["image"]), **extra))
+        rows = np.asarray(batch["valid"], bool) if "valid" in batch else np.ones(len(batch["image"]), bool)
         for k in keys:
-            out[k].append(np.asarray(getattr(det, k)))
-        out["gt_boxes"].append(batch["boxes"])
-        out["gt_labels"].append(batch["labels"])
-        out["gt_mask"].append(batch["mask"])
-        out["image"].append(batch["image"])
-    return {k: np.concatenate(v) for k, v in out.items()}
+            out[k].append(np.asarray(getattr(det, k))[rows])
+        for k, src in (("gt_boxes", "boxes"), ("gt_labels", "labels"), ("gt_mask", "mask")):
+            out[k].append(np.asarray(batch[src])[rows])
+        for k in GT_EXTRAS:
+            if k in batch:
+                out.setdefault(k, []).append(np.asarray(batch[k])[rows])
+        images = np.asarray(batch["image"])[rows][:max(0, keep_images - kept)]
+        kept += len(images)
+        out["image"].append(images)
+        out.setdefault("input_hw", np.asarray(batch["image"]).shape[1:3])
+    input_hw = out.pop("input_hw", None)
+    res = {k: np.concatenate(v) for k, v in out.items()}
+    if input_hw is not None:
+        res["input_hw"] = np.asarray(input_hw)
+    return res
 
 
-def detection_metrics(res: dict, num_classes: int) -> dict:
-    """VOC mAP@0.5 (all-point, ``evaluate_voc``) and COCO AP / AP50 / AP75 (pycocotools-exact) of ``run_predict``."""
+def to_original_pixels(boxes: np.ndarray, image_hw: np.ndarray | None, input_hw) -> np.ndarray:
+    """xyxy boxes ``[N, K, 4]`` of the network input (``input_hw`` = (H, W)) -> float64 xyxy pixels of each
+    original image (``image_hw`` int [N, 2]); unchanged (as float64) when ``image_hw`` is None."""
+    boxes = np.asarray(boxes, np.float64)
+    if image_hw is None:
+        return boxes
+    sy = np.asarray(image_hw, np.float64)[:, 0] / float(input_hw[0])
+    sx = np.asarray(image_hw, np.float64)[:, 1] / float(input_hw[1])
+    return boxes * np.stack([sx, sy, sx, sy], -1)[:, None, :]
+
+
+def detection_results(res: dict, num_classes: int, voc_method: str = "voc"):
+    """``(metrics, voc results by method, CocoResult, COCO results list)`` of ``run_predict``'s output: VOC mAP@0.5
+    (``evaluate_voc``, all-point; with ``voc_method='voc07'`` also ``map50_voc07``, the 11-point AP of the VOC2007
+    papers; ``difficult`` objects ignored) and COCO AP / AP50 / AP75 (pycocotools-exact, with the data set's image
+    ids, crowd flags and areas), in original-image pixels when the data set gives ``image_hw``. The COCO results
+    list has the image ids and class indices as category ids (``to_coco_results``)."""
     gt_labels = np.where(res["gt_mask"], res["gt_labels"], -1)
-    voc = evaluate_voc(res["boxes"], res["scores"], res["classes"], res["gt_boxes"], gt_labels,
-                       pred_valid=res["num_valid"], num_classes=num_classes)
+    hw, input_hw = res.get("image_hw"), res.get("input_hw")
+    pred_boxes = to_original_pixels(res["boxes"], hw, input_hw)
+    gt_boxes = to_original_pixels(res["gt_boxes"], hw, input_hw)
+    voc = {method: evaluate_voc(pred_boxes, res["scores"], res["classes"], gt_boxes, gt_labels,
+                                gt_difficult=res.get("difficult"), pred_valid=res["num_valid"],
+                                num_classes=num_classes, method=method)
+           for method in dict.fromkeys(("voc", voc_method))}
     ev = DetectionEvaluator(num_classes, kind="coco")
-    ev.update(res["boxes"], res["scores"], res["classes"], res["num_valid"], res["gt_boxes"], gt_labels)
+    area = res.get("area")
+    ev.update(pred_boxes, res["scores"], res["classes"], res["num_valid"], gt_boxes, gt_labels,
+              gt_crowd=res.get("crowd"), gt_area=None if area is None else np.where(res["gt_mask"], area, 0.0),
+              image_ids=res.get("image_id"))
     coco = ev.compute()
-    return {"map50_voc": float(voc.map), "coco_ap": float(coco.stats[0]), "coco_ap50": float(coco.stats[1]),
-            "coco_ap75": float(coco.stats[2])}
+    out = {"map50_voc": float(voc["voc"].map), "coco_ap": float(coco.stats[0]), "coco_ap50": float(coco.stats[1]),
+           "coco_ap75": float(coco.stats[2])}
+    if voc_method == "voc07":
+        out["map50_voc07"] = float(voc["voc07"].map)
+    results = to_coco_results(pred_boxes, res["scores"], res["classes"], res["num_valid"], ev.image_ids())
+    return out, voc, coco, results
+
+
+def detection_metrics(res: dict, num_classes: int, voc_method: str = "voc") -> dict:
+    """The metrics of ``detection_results``."""
+    return detection_results(res, num_classes, voc_method)[0]
 
 
 def fps(predict: Callable, variables, images: np.ndarray) -> float:
@@ -182,23 +258,50 @@ def fps(predict: Callable, variables, images: np.ndarray) -> float:
 
 def load_split(spec: tuple, split: str, cfg, batch_size: int, **kwargs):
     """``data.load`` of a detector's data set ``spec = (name, options, num_classes)``; on ``shapes`` the split
-    size is ``cfg.num_train`` / ``cfg.num_test``."""
+    size is ``cfg.num_train`` / ``cfg.num_test``; a folder data set without a 'test' split is tested on 'val'."""
     name, options, _ = spec
     if name == "shapes":
         options = {**options, "num_examples": cfg.num_train if split == "train" else cfg.num_test}
+    if name in FOLDER_DATASETS and split == "test":
+        try:
+            return data.load(name, split, batch_size, **options, **kwargs)
+        except FileNotFoundError:
+            split = "val"
     return data.load(name, split, batch_size, **options, **kwargs)
+
+
+def train_split(spec: tuple, cfg):
+    """The training ``Dataset`` of ``spec``: ``cfg.augment`` ('ssd': ``jaxvision.data.augment`` on the host, with
+    OpenCV resizing) and batches built ahead by ``cfg.data_threads`` grain threads / ``cfg.data_workers``
+    processes (``Dataset.with_loader``; the batches do not depend on them)."""
+    augment = getattr(cfg, "augment", "none")
+    kwargs = {} if augment == "none" else {"augment": augment, "resize": "cv2"}
+    if kwargs and spec[0] == "shapes":
+        from experiments import ExperimentError
+
+        raise ExperimentError(f"augment: {augment!r} applies to TFDS and folder data sets, not to 'shapes' (its flip "
+                         "runs on the device: flip=True)")
+    ds = load_split(spec, "train", cfg, cfg.batch_size, seed=cfg.seed, **kwargs)
+    return ds.with_loader(workers=getattr(cfg, "data_workers", 0), threads=getattr(cfg, "data_threads", 0))
 
 
 def evaluate_detector(cfg, predict: Callable, spec: tuple, state: TrainState, workdir: str | None = None,
                       inputs: Sequence[str] = ()) -> dict:
-    """Test-split VOC mAP@0.5 and COCO AP of ``predict``; with ``workdir``, also predictions.png and (if
+    """Test-split VOC mAP@0.5 (plus VOC07 11-point AP on voc/2007) and COCO AP of ``predict``, scored in
+    original-image pixels with the data set's image ids (``detection_results``); with ``workdir``, also
+    predictions.png, the eval outputs in ``workdir/eval/`` (``experiments._eval_outputs``) and (if
     ``cfg.measure_fps``) ``fps_cpu`` of the jitted predict on 32 test images (without extra ``inputs``: a model
     whose predict needs batch keys besides the image, see ``run_predict``, times its own full pipeline)."""
     ds = load_split(spec, "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = variables_of(state)
-    res = run_predict(predict, variables, ds, inputs)
-    metrics = detection_metrics(res, spec[2])
+    res = run_predict(predict, variables, ds, inputs, progress=getattr(cfg, "progress", False))
+    voc_method = "voc07" if spec[0] == "voc/2007" else "voc"
+    metrics, voc, coco, results = detection_results(res, spec[2], voc_method)
     if workdir is not None:
+        from experiments._eval_outputs import write_detection_outputs
+
+        write_detection_outputs(os.path.join(workdir, "eval"), metrics, voc[voc_method], coco, results,
+                                ds.info.get("class_names"), ds.info.get("category_ids"))
         k = min(32, len(res["image"]))
         save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
                             res["classes"][:k], res["num_valid"][:k], ds.info["class_names"], res["scores"][:k])
@@ -233,7 +336,8 @@ def evaluate_checkpoint(name: str, cfg, workdir: str, state: TrainState, evaluat
     return result
 
 
-_REPORTED = (("map50_voc", "mAP@0.5 {:.3f} (VOC all-point)"), ("coco_ap", "COCO AP {:.3f}"),
+_REPORTED = (("map50_voc", "mAP@0.5 {:.3f} (VOC all-point)"), ("map50_voc07", "mAP@0.5 {:.3f} (VOC07 11-point)"),
+             ("coco_ap", "COCO AP {:.3f}"),
              ("accuracy", "class accuracy {:.3f}"), ("mean_iou", "mean IoU {:.3f}"), ("pck@0.1", "PCK@0.1 {:.3f}"),
              ("nme", "NME {:.4f}"))
 

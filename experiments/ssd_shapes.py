@@ -27,6 +27,10 @@ NAME = "ssd_shapes"
 class Config(D.ShapesTrainConfig):
     model: Literal["small", "ssd300"] = "small"   # CPU-sized ResNet SSD, or the paper's SSD300-VGG16 (300 px)
     dataset: D.DetectionDataset = "shapes"
+    data_dir: str = ""                # TFDS data dir, or the folder of dataset=coco_json / voc_xml (one's own data)
+    augment: Literal["none", "ssd"] = "none"  # host-side augmentation of TFDS / folder data: SSD crop, flip, colour
+    data_threads: int = 0             # grain reader threads building training batches ahead (0: in the loop)
+    data_workers: int = 0             # grain worker processes building training batches ahead
     max_boxes: int = 8                # ground-truth boxes per image (padded)
     extra_width: int = 64
     scales: tuple[float, ...] = (0.12, 0.22, 0.4, 0.6, 0.8)
@@ -39,9 +43,11 @@ class Config(D.ShapesTrainConfig):
 
 
 PRESETS = {
-    "ssd300_voc": dict(model="ssd300", dataset="voc/2007", image_size=300, max_boxes=42),  # the paper, accelerator
+    # the paper, on an accelerator: SSD's augmentation on the host, batches built by 8 grain threads
+    "ssd300_voc": dict(model="ssd300", dataset="voc/2007", image_size=300, max_boxes=42, augment="ssd", flip=False,
+                       data_threads=8),
 }
-EVAL_KEYS = ("num_test", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress")
+EVAL_KEYS = ("num_test", "data_dir", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress")
 
 TINY = dict(image_size=32, width=8, extra_width=16, batch_size=8, num_steps=4, warmup_steps=1, num_train=16,
             num_test=8, log_every=2, checkpoint_every=2, max_detections=20, progress=False,
@@ -49,7 +55,7 @@ TINY = dict(image_size=32, width=8, extra_width=16, batch_size=8, num_steps=4, w
 
 
 def make_model(cfg: Config) -> ssd.SSD:
-    num_classes = D.NUM_CLASSES[cfg.dataset]
+    num_classes = D.num_classes(cfg)
     if cfg.model == "ssd300":
         if cfg.image_size != 300:
             raise ValueError(f"image_size: model 'ssd300' expects 300, got {cfg.image_size}")
@@ -71,7 +77,7 @@ def train(cfg: Config, workdir: str) -> dict:
     """Train, then evaluate on the test split (mAP@0.5, COCO AP, FPS) and write predictions.png."""
     model, state, evaluate_fn = _parts(cfg)
     loss = D.with_augmentation(D.make_loss_fn(model, ssd.loss_fn), D.hflip if cfg.flip else None)
-    train_data = D.load_split(D.dataset_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.train_split(D.dataset_spec(cfg), cfg)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 

@@ -26,6 +26,10 @@ NAME = "yolo_shapes"
 class Config(D.ShapesTrainConfig):
     model: Literal["small", "yolo448"] = "small"  # CPU-sized ResNet YOLO with a conv head, or the paper's (FC head)
     dataset: D.DetectionDataset = "shapes"
+    data_dir: str = ""                # TFDS data dir, or the folder of dataset=coco_json / voc_xml (one's own data)
+    augment: Literal["none", "ssd"] = "none"  # host-side augmentation of TFDS / folder data: SSD crop, flip, colour
+    data_threads: int = 0             # grain reader threads building training batches ahead (0: in the loop)
+    data_workers: int = 0             # grain worker processes building training batches ahead
     max_boxes: int = 8                # ground-truth boxes per image (padded)
     grid_size: int = 8
     boxes_per_cell: int = 2
@@ -44,7 +48,7 @@ PRESETS = {
     "voc448": dict(model="yolo448", dataset="voc/2007", image_size=448, max_boxes=42, grid_size=7,
                    boxes_per_cell=2),  # the paper, accelerator
 }
-EVAL_KEYS = ("num_test", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress")
+EVAL_KEYS = ("num_test", "data_dir", "measure_fps", "score_threshold", "iou_threshold", "max_detections", "progress")
 
 TINY = dict(image_size=32, grid_size=4, width=8, head_width=16, batch_size=8, num_steps=4, warmup_steps=1,
             num_train=16, num_test=8, log_every=2, checkpoint_every=2, max_detections=10, progress=False,
@@ -52,7 +56,7 @@ TINY = dict(image_size=32, grid_size=4, width=8, head_width=16, batch_size=8, nu
 
 
 def make_model(cfg: Config) -> yolo.YOLOv1:
-    num_classes = D.NUM_CLASSES[cfg.dataset]
+    num_classes = D.num_classes(cfg)
     if cfg.model == "yolo448":
         if cfg.image_size != 448:
             raise ValueError(f"image_size: model 'yolo448' expects 448, got {cfg.image_size}")
@@ -75,7 +79,7 @@ def train(cfg: Config, workdir: str) -> dict:
     loss = D.make_loss_fn(model, functools.partial(yolo.loss_fn, boxes_per_cell=cfg.boxes_per_cell,
                                                    lambda_coord=cfg.lambda_coord, lambda_noobj=cfg.lambda_noobj))
     loss = D.with_augmentation(loss, D.hflip if cfg.flip else None)
-    train_data = D.load_split(D.dataset_spec(cfg), "train", cfg, cfg.batch_size, seed=cfg.seed)
+    train_data = D.train_split(D.dataset_spec(cfg), cfg)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 
 

@@ -126,6 +126,19 @@ class Dataset:
         for i in range(start, len(self)):
             yield self.batch(i, epoch)
 
+    def with_loader(self, workers: int = 0, threads: int = 0, buffer: int = 2) -> Dataset:
+        """Build training batches ahead with grain (``jaxvision.data.pipeline``): ``workers`` processes,
+        ``threads`` reader threads, ``buffer`` batches ahead. Batches stay identical; returns ``self``."""
+        self.loader = {"workers": int(workers), "threads": int(threads), "buffer": int(buffer)}
+        return self
+
+    def steps(self, start: int, stop: int) -> Iterator[dict[str, np.ndarray]]:
+        """The batches of training steps ``start..stop-1``: step k is ``batch(k % len, epoch=k // len)``, built
+        by the loader set with ``with_loader`` (default: in this thread, on demand)."""
+        from jaxvision.data.pipeline import step_batches
+
+        return step_batches(self, start, stop, **getattr(self, "loader", {}))
+
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         """One epoch; successive ``iter()`` calls walk epochs 0, 1, 2, ... (use ``iterate`` for explicit control)."""
         epoch, self._next_epoch = self._next_epoch, self._next_epoch + 1

@@ -8,7 +8,9 @@ from jaxvision.data.base import Dataset
 EMBEDDED = {"shapes": "jaxvision.data.shapes", "digits": "jaxvision.data.digits",
             "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture"}
 TFDS = ("voc/2007", "voc/2012", "coco/2017", "mnist", "cifar10", "celeb_a")
-NAMES = tuple(EMBEDDED) + TFDS
+# One's own detection data in a folder (``data_dir=...``): a COCO annotation file, or VOC-style XML files.
+FOLDERS = {"coco_json": "jaxvision.data.coco_json", "voc_xml": "jaxvision.data.voc_xml"}
+NAMES = tuple(EMBEDDED) + TFDS + tuple(FOLDERS)
 
 
 def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int | None = None,
@@ -16,22 +18,25 @@ def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int
     """Load one split of a data set as a ``Dataset`` of fixed-shape numpy batches.
 
     Args:
-      name: 'shapes', 'digits', 'photos', 'mixture' (embedded, nothing downloaded) or a TFDS name
-        ('voc/2007', 'voc/2012', 'coco/2017', 'mnist', 'cifar10', 'celeb_a'; see ``jaxvision.data.tfds``).
+      name: 'shapes', 'digits', 'photos', 'mixture' (embedded, nothing downloaded), a TFDS name
+        ('voc/2007', 'voc/2012', 'coco/2017', 'mnist', 'cifar10', 'celeb_a'; see ``jaxvision.data.tfds``), or one's
+        own detection folder: 'coco_json' (``jaxvision.data.coco_json``), 'voc_xml' (``jaxvision.data.voc_xml``),
+        both with ``data_dir=...``.
       split: e.g. 'train', 'val', 'test' (which ones exist depends on the data set).
       batch_size: global batch size over all hosts and devices.
       seed: seeds the epoch order and per-batch augmentation.
       num_devices: if given, arrays get a leading device axis [D, B/D, ...] (for ``jax.pmap``).
       **options: data-set specific (``image_size``, ``max_boxes``, ``single_object``, ``backgrounds``,
         ``num_examples`` for shapes; ``size`` for digits; ``patch_size`` for photos; ``kind`` for mixture;
+        ``data_dir``, ``image_size``, ``max_boxes`` for TFDS and folder sets;
         ``drop_remainder``, ``host_id``, ``num_hosts`` for all).
 
     Returns:
       A ``Dataset``: iterate it for one epoch of batches, ``len()`` is batches per epoch, ``.batch(i, epoch)`` is
       random access, ``.info`` holds num_classes, image_size, class_names, ...
     """
-    if name in EMBEDDED:
-        module = importlib.import_module(EMBEDDED[name])
+    if name in EMBEDDED or name in FOLDERS:
+        module = importlib.import_module({**EMBEDDED, **FOLDERS}[name])
     elif name in TFDS:
         from jaxvision.data import tfds as module
 

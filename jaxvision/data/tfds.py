@@ -10,8 +10,11 @@ Batch formats:
 - detection (voc/*, coco/2017): ``image`` float32 [B, S, S, 3] in [0, 1] (resized, aspect not kept, to
   ``image_size`` S), ``boxes`` float32 [B, max_boxes, 4] xyxy px in the resized image (from TFDS's normalized
   ymin, xmin, ymax, xmax), ``labels`` int32 [B, max_boxes] (-1 pad), ``mask`` bool, and ``difficult`` (VOC
-  is_difficult) / ``crowd`` (COCO is_crowd) bool [B, max_boxes]. Objects beyond ``max_boxes`` are dropped (counted in
-  ``.info['truncated_objects']`` only when known).
+  is_difficult) / ``crowd`` (COCO is_crowd) bool [B, max_boxes]; for evaluation in original-image coordinates,
+  ``image_id`` int64 [B] (COCO ``image/id``; VOC: the digits of ``image/filename``, '2008_000123.jpg' ->
+  2008000123; else the example's index + 1), ``image_hw`` int32 [B, 2] (original height, width) and ``area``
+  float32 [B, max_boxes] (COCO's annotation area, else the box area in original pixels). Objects beyond
+  ``max_boxes`` are dropped (counted in ``.info['truncated_objects']`` only when known).
 - mnist, cifar10: ``image`` float32 [B, H, W, C] in [0, 1], ``label`` int32 [B].
 - celeb_a: ``image`` float32 [B, S, S, 3] in [0, 1]: the centre 178x178 square resized to ``image_size``;
   ``attributes`` bool [B, 40] (sorted attribute names in ``.info['attribute_names']``).
@@ -31,22 +34,47 @@ FACES = ("celeb_a",)
 SPLIT_ALIASES = {"val": "validation"}
 DEFAULT_IMAGE_SIZE = {"voc/2007": 300, "voc/2012": 300, "coco/2017": 320, "celeb_a": 64}
 DEFAULT_MAX_BOXES = {"voc/2007": 42, "voc/2012": 56, "coco/2017": 100}
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 
 
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    """uint8 [H, W, C] -> float32 [size, size, C] in [0, 1] (bilinear, PIL)."""
+def _resize(img: np.ndarray, size: int, resize: str = "pil") -> np.ndarray:
+    """uint8 [H, W, C] -> float32 [size, size, C] in [0, 1] (bilinear: PIL's, or OpenCV's with ``resize='cv2'``,
+    about 5x faster and not identical)."""
     from PIL import Image
 
     if img.shape[0] == size and img.shape[1] == size:
         return img.astype(np.float32) / 255.0
     channels = img.shape[-1]
+    if resize == "cv2":
+        import cv2
+
+        out = cv2.resize(np.ascontiguousarray(img), (size, size), interpolation=cv2.INTER_LINEAR)
+        return out.reshape(size, size, channels).astype(np.float32) / 255.0
+    if resize != "pil":
+        raise ValueError(f"resize: expected 'pil' or 'cv2', got {resize!r}")
     pil = Image.fromarray(img[..., 0] if channels == 1 else img)
     out = np.asarray(pil.resize((size, size), Image.BILINEAR), np.float32) / 255.0
     return out.reshape(size, size, channels)
 
 
-def convert_detection(example: dict, image_size: int, max_boxes: int) -> dict:
-    """One TFDS VOC/COCO example -> fixed-shape arrays (see the module docstring).
+def image_id_of(example: dict, index: int) -> int:
+    """The data set's id of an example: ``image/id`` (COCO), else the digits of ``image/filename`` (VOC), else
+    ``index + 1``."""
+    if "image/id" in example:
+        return int(np.asarray(example["image/id"]))
+    name = example.get("image/filename")
+    if name is not None:
+        name = name if isinstance(name, (str, bytes)) else np.asarray(name).item()
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        digits = "".join(c for c in name.rsplit(".", 1)[0] if c.isdigit())
+        if digits and len(digits) <= 18:
+            return int(digits)
+    return int(index) + 1
+
+
+def convert_detection(example: dict, image_size: int, max_boxes: int, index: int = 0, resize: str = "pil") -> dict:
+    """One TFDS VOC/COCO example (the ``index``-th of its split) -> fixed-shape arrays (see the module docstring).
 
     ``objects/bbox`` is TFDS's normalized [ymin, xmin, ymax, xmax]; it becomes xyxy pixels of the resized
     ``image_size`` x ``image_size`` image: ``x = xmin * image_size`` etc.
@@ -57,16 +85,33 @@ def convert_detection(example: dict, image_size: int, max_boxes: int) -> dict:
     flag_key = "is_difficult" if "is_difficult" in objects else "is_crowd"
     flags = np.asarray(objects.get(flag_key, np.zeros(len(labels), bool)), bool).reshape(-1)
     n = min(len(bbox), len(labels), len(flags), max_boxes)
-    out = {"image": _resize(np.asarray(example["image"]), image_size),
+    image = np.asarray(example["image"])
+    h, w = image.shape[:2]
+    out = {"image": _resize(image, image_size, resize),
            "boxes": np.zeros((max_boxes, 4), np.float32), "labels": np.full(max_boxes, -1, np.int32),
            "mask": np.zeros(max_boxes, bool), "difficult": np.zeros(max_boxes, bool),
-           "crowd": np.zeros(max_boxes, bool)}
+           "crowd": np.zeros(max_boxes, bool), "image_id": np.int64(image_id_of(example, index)),
+           "image_hw": np.array([h, w], np.int32), "area": np.zeros(max_boxes, np.float32)}
     ymin, xmin, ymax, xmax = (np.clip(bbox[:n, k], 0.0, 1.0) for k in range(4))
     out["boxes"][:n] = np.stack([xmin, ymin, xmax, ymax], -1) * image_size
+    if "area" in objects:
+        out["area"][:n] = np.asarray(objects["area"], np.float32).reshape(-1)[:n]
+    else:
+        out["area"][:n] = (xmax - xmin) * w * (ymax - ymin) * h
     out["labels"][:n] = labels[:n]
     out["mask"][:n] = True
     out["difficult" if flag_key == "is_difficult" else "crowd"][:n] = flags[:n]
     return out
+
+
+class DetectionConverter:
+    """``convert_detection`` with fixed sizes, as a picklable ``(example, index) -> arrays`` (worker processes)."""
+
+    def __init__(self, image_size: int, max_boxes: int, resize: str = "pil"):
+        self.image_size, self.max_boxes, self.resize = int(image_size), int(max_boxes), resize
+
+    def __call__(self, example: dict, index: int) -> dict:
+        return convert_detection(example, self.image_size, self.max_boxes, index, self.resize)
 
 
 def convert_classification(example: dict) -> dict:
@@ -111,10 +156,59 @@ def open_source(name: str, split: str, data_dir: str | None = None, download: bo
             "TensorFlow: pip install 'jaxvision[tfds]'") from None
 
 
+class SourceBatches:
+    """``make_batch`` of a random-access ``source``: row j is ``convert(augment(source[i], rngs[j]), i)`` for
+    example index ``i = idx[j]`` (``augment`` optional). Picklable if its parts are (grain worker processes)."""
+
+    def __init__(self, source, convert, augment=None):
+        self.source, self.convert, self.augment = source, convert, augment
+
+    def __call__(self, idx, rngs) -> dict:
+        examples = []
+        for j, i in enumerate(idx):
+            example = self.source[int(i)]
+            if self.augment is not None:
+                example = self.augment(example, rngs[j])
+            examples.append(self.convert(example, int(i)))
+        return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def augmentation(name: str | None, image_size: int | None = None):
+    """The worker-side augmentation named ``name``: None / 'none', or 'ssd' (``jaxvision.data.augment``, resizing
+    to ``image_size`` itself before its colour distortion)."""
+    if name in (None, "none"):
+        return None
+    if name == "ssd":
+        from jaxvision.data.augment import SSDAugment
+
+        return SSDAugment(image_size)
+    raise ValueError(f"augment: expected one of (None, 'none', 'ssd'), got {name!r}")
+
+
+def source_dataset(source, convert, split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *,
+                   info: dict, shuffle: bool | None = None, drop_remainder: bool = True, host_id=None,
+                   num_hosts=None, augment=None) -> Dataset:
+    """A ``Dataset`` over a random-access ``source`` of examples: row ``j`` of a batch is
+    ``convert(source[idx[j]], idx[j])`` (a dict of fixed-shape arrays), after ``augment(example, rng)`` if given
+    (``rng`` from (seed, epoch, position)). Shuffled by default on 'train'."""
+    make_batch = SourceBatches(source, convert, augment)
+    return Dataset(len(source), make_batch, batch_size, seed=seed,
+                   shuffle=(split == "train") if shuffle is None else shuffle, drop_remainder=drop_remainder,
+                   num_devices=num_devices, host_id=host_id, num_hosts=num_hosts, info=info)
+
+
+def detection_info(name: str, split: str, source, image_size: int, max_boxes: int,
+                   class_names: Sequence[str]) -> dict:
+    """``Dataset.info`` of a detection data set (the keys the detector experiments read)."""
+    return {"name": name, "split": split, "num_examples": len(source), "image_size": (image_size, image_size),
+            "channels": 3, "max_boxes": max_boxes, "class_names": tuple(class_names),
+            "num_classes": len(class_names)}
+
+
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, name: str,
          image_size: int | None = None, max_boxes: int | None = None, data_dir: str | None = None,
          download: bool = False, source=None, shuffle: bool | None = None, drop_remainder: bool = True,
-         host_id=None, num_hosts=None) -> Dataset:
+         host_id=None, num_hosts=None, augment: str | None = None, resize: str = "pil") -> Dataset:
     """A TFDS data set as a ``Dataset`` (see the module docstring and ``jaxvision.data.load``).
 
     Args:
@@ -123,6 +217,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
       max_boxes: padded objects per image (defaults: voc/2007 42, voc/2012 56, coco 100: the largest counts).
       data_dir: TFDS data directory. download: download and prepare if missing (may need TensorFlow).
       source: use this random-access sequence of TFDS-format examples instead of ``tfds.data_source``.
+      augment: detection only: 'ssd' for SSD's photometric distortion, IoU crop and flip
+        (``jaxvision.data.augment``), applied per example before resizing. resize: 'pil' (default) or 'cv2'.
     """
     if source is None:
         source = open_source(name, split, data_dir, download)
@@ -130,27 +226,23 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     if name in DETECTION:
         size = image_size or DEFAULT_IMAGE_SIZE[name]
         mb = max_boxes or DEFAULT_MAX_BOXES[name]
-        names = _class_names(source)
-        info.update(image_size=(size, size), channels=3, max_boxes=mb, class_names=names,
-                    num_classes=len(names) if names else (20 if name.startswith("voc") else 80))
-        convert = lambda ex: convert_detection(ex, size, mb)  # noqa: E731
+        names = _class_names(source) or (VOC_CLASSES if name.startswith("voc") else tuple(map(str, range(80))))
+        info = detection_info(name, split, source, size, mb, names)
+        convert = DetectionConverter(size, mb, resize)
     elif name in CLASSIFICATION:
         names = _class_names(source)
         shape = np.asarray(source[0]["image"]).shape
         info.update(image_size=shape[:2], channels=shape[2], class_names=names, num_classes=10)
-        convert = convert_classification
+        convert = lambda ex, i: convert_classification(ex)  # noqa: E731
     elif name in FACES:
         size = image_size or DEFAULT_IMAGE_SIZE[name]
         attribute_names = tuple(sorted(source[0].get("attributes", {})))
         info.update(image_size=(size, size), channels=3, attribute_names=attribute_names)
-        convert = lambda ex: convert_face(ex, size, attribute_names)  # noqa: E731
+        convert = lambda ex, i: convert_face(ex, size, attribute_names)  # noqa: E731
     else:
         raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES}, got {name!r}")
-
-    def make_batch(idx, rngs):
-        examples = [convert(source[int(i)]) for i in idx]
-        return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
-
-    return Dataset(len(source), make_batch, batch_size, seed=seed,
-                   shuffle=(split == "train") if shuffle is None else shuffle, drop_remainder=drop_remainder,
-                   num_devices=num_devices, host_id=host_id, num_hosts=num_hosts, info=info)
+    if augment not in (None, "none") and name not in DETECTION:
+        raise ValueError(f"augment: only for detection data sets, got {augment!r} for {name!r}")
+    return source_dataset(source, convert, split, batch_size, seed, num_devices, info=info, shuffle=shuffle,
+                          drop_remainder=drop_remainder, host_id=host_id, num_hosts=num_hosts,
+                          augment=augmentation(augment, info.get("image_size", (None,))[0]))

@@ -44,7 +44,7 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
         config: Any = None, eval_fn: Callable[[Any], dict] | None = None, eval_every: int = 0,
         checkpoint_every: int = 500, keep: int = 3, log_every: int = 50, resume: bool = True,
         data_parallel: bool = False, progress: bool = True, tensorboard: bool = False,
-        hooks: Sequence[Callable[[int, Any], None]] = ()) -> tuple[Any, dict]:
+        hooks: Sequence[Callable[[int, Any], None]] = (), device_prefetch: int = 2) -> tuple[Any, dict]:
     """Train ``state`` for ``num_steps`` steps (counting steps done before a resume).
 
     Args:
@@ -52,7 +52,8 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
         checkpoint in ``workdir`` if ``resume``.
       train_step: pure ``(state, batch) -> (state, metrics)`` with a ``'loss'`` metric; jitted here, or pmapped
         (build it with ``make_train_step(loss_fn, axis_name='batch')``) if ``data_parallel``.
-      train_data: a ``jaxvision.data.Dataset`` (anything with ``len()`` and ``batch(i, epoch)``). With
+      train_data: a ``jaxvision.data.Dataset`` (anything with ``len()`` and ``batch(i, epoch)``; its
+        ``steps(start, stop)``, if it has one, yields the same batches built ahead, e.g. by grain workers). With
         ``data_parallel`` its batches are sharded to the local devices unless it already has ``num_devices``.
       num_steps: total optimizer steps of the run.
       workdir: run directory: checkpoints/, metrics.jsonl.
@@ -68,6 +69,7 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
       tensorboard: also log to TensorBoard (needs tensorboardX).
       hooks: callables ``hook(step, state)`` run after every step, its logging and checkpointing (e.g. to save
         sample images); ``state`` is replicated if ``data_parallel``.
+      device_prefetch: batches transferred to the device(s) ahead of the step that reads them (0: none).
 
     Returns:
       ``(state, summary)``: the final (unreplicated) state and a dict with the last train metrics and, if
@@ -133,12 +135,13 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
         summary.update({f"eval_{k}": v for k, v in metrics.items()})
         bar.write(f"[{experiment}] step {step} eval " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
+    if hasattr(train_data, "steps"):
+        host_batches = train_data.steps(start, num_steps)
+    else:
+        host_batches = (train_data.batch(k % n_batches, k // n_batches) for k in range(start, num_steps))
+    batches = parallel.prefetch_to_device(host_batches, device_prefetch, parallel.shard if shard else None)
     try:
-        for step in range(start, num_steps):
-            epoch, i = divmod(step, n_batches)
-            batch = train_data.batch(i, epoch)
-            if shard:
-                batch = parallel.shard(batch)
+        for step, batch in zip(range(start, num_steps), batches):
             dstate, metrics = step_fn(dstate, batch)
             done = step + 1
             pending.append((done, metrics["loss"]))
@@ -168,6 +171,7 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
         if eval_fn is not None:
             run_eval(max(start, num_steps))
     finally:
+        batches.close()
         bar.close()
         writer.close()
         ckpt.close()

@@ -16,8 +16,9 @@ spans all devices of all processes.
 """
 from __future__ import annotations
 
+import collections
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 
 import jax
 import numpy as np
@@ -61,6 +62,35 @@ def shard(batch: dict, num_devices: int | None = None) -> dict:
             raise ValueError(f"batch[{k!r}]: expected a leading dim divisible by {d} devices, got {v.shape}")
         out[k] = v.reshape(d, v.shape[0] // d, *v.shape[1:])
     return out
+
+
+def prefetch_to_device(batches: Iterable[dict], size: int = 2,
+                       transform: Callable[[dict], dict] | None = None) -> Generator[dict, None, None]:
+    """Yield ``batches`` (after ``transform``), each one transferred to the device ``size`` batches ahead of its
+    use, so the transfer of the next batch overlaps the current step (``jax.device_put`` is asynchronous).
+
+    Batches with a leading device axis for ``pmap`` (``transform`` given, e.g. ``shard``) stay numpy: ``pmap``
+    splits them over the devices itself. ``size=0`` yields the host batches unchanged. Close the generator to
+    stop the source (its grain workers) early.
+    """
+    if size < 0:
+        raise ValueError(f"size: expected >= 0, got {size}")
+    source = iter(batches)
+    put = transform if transform is not None else jax.device_put
+    if size == 0:
+        put = transform or (lambda b: b)
+    queue: collections.deque = collections.deque()
+    try:
+        for batch in source:
+            queue.append(put(batch))
+            if len(queue) > size:
+                yield queue.popleft()
+        while queue:
+            yield queue.popleft()
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
 
 
 def pmap_step(step_fn: Callable, donate_state: bool = True) -> Callable:

@@ -43,7 +43,9 @@ def test_tiny_run_on_stand_in_data(name, tmp_path, monkeypatch):
     seen = {}
 
     def fake_fid(a, b, **kw):  # the FID Inception weights are not available in tests: check what it is fed
-        seen["a"], seen["b"] = a, b
+        seen["a"], seen["b"], seen["save_stats_a"] = a, b, kw.get("save_stats_a")
+        if kw.get("save_stats_a"):  # what fid() does with it: the real side's statistics, written once
+            np.savez(kw["save_stats_a"], mu=np.zeros(2), sigma=np.eye(2))
         return types.SimpleNamespace(value=1.0, num_samples=(len(a), len(b)))
 
     import jaxvision.metrics
@@ -57,6 +59,12 @@ def test_tiny_run_on_stand_in_data(name, tmp_path, monkeypatch):
         assert x.shape[1:] == (cfg.size, cfg.size, 3) and x.min() >= 0.0 and x.max() <= 1.0
     assert out["fid_num_fake"] == cfg.num_eval_samples
     assert (tmp_path / "samples_final.png").exists() and (tmp_path / "samples" / "step_000001.png").exists()
+    # cached reference statistics: a second evaluation reads the .npz and loads no real images
+    cache = seen["save_stats_a"]
+    assert cache and cache.startswith(str(tmp_path)) and cache.endswith(".npz")
+    loaded.clear()
+    module.evaluate(cfg, str(tmp_path))
+    assert seen["a"] == cache and seen["save_stats_a"] is None and (cfg.dataset, "test") not in loaded
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,10 @@ REFERENCE = json.loads((pathlib.Path(__file__).parent / "fixtures" / "reference.
 # Fields added after the reference was taken: {experiment: {field: default}}; the default reproduces the old run.
 # ssd_shapes / yolo_shapes: the presets became override dicts, so the model and data set they switch are fields.
 NEW_FIELDS: dict[str, dict] = {
-    "ssd_shapes": {"model": "small", "dataset": "shapes", "max_boxes": 8},
-    "yolo_shapes": {"model": "small", "dataset": "shapes", "max_boxes": 8},
+    "ssd_shapes": {"model": "small", "dataset": "shapes", "max_boxes": 8, "data_dir": "", "augment": "none",
+                   "data_threads": 0, "data_workers": 0},
+    "yolo_shapes": {"model": "small", "dataset": "shapes", "max_boxes": 8, "data_dir": "", "augment": "none",
+                    "data_threads": 0, "data_workers": 0},
 }
 # Fields removed since: {experiment: {field: published value}}. 'preset' is no longer a field but an argument of
 # make_config (--set preset=NAME applies PRESETS[NAME]); the published runs used no preset.

@@ -62,7 +62,7 @@ def test_fid_from_arrays_equals_numpy_pipeline():
     with pytest.warns(RuntimeWarning, match="only 5 samples for 8-dimensional"):
         warnings_probe = fid(a, b[:5], network=net, batch_size=8)
     assert np.isfinite(warnings_probe.value)
-    res = fid(a, b, network=net, batch_size=8)
+    res = fid(a, b, network=net, batch_size=8, quantize=False)  # the float images themselves
     fa, fb = (np.asarray(net(x)["features"], np.float64) for x in (a, b))
     want = float(frechet_distance(fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False), x64=True))
     np.testing.assert_allclose(res.value, want, rtol=1e-5)

@@ -79,8 +79,8 @@ class DetectionEvaluator:
     Args:
       num_classes: C; labels are class indices in ``[0, C)``.
       kind: ``'coco'`` (:class:`~jaxvision.metrics.detection.coco.CocoResult`, pycocotools semantics; category ids
-        are the
-        class indices, image ids 1, 2, ... in update order; GT area = box area unless ``gt_area`` is given) or
+        are the class indices; image ids are the ``image_ids`` given to ``update`` (default 1, 2, ... in update
+        order); GT area = box area unless ``gt_area`` is given) or
         ``'voc'`` (:class:`~jaxvision.metrics.detection.voc.VocResult`, devkit rules).
       iou_thresholds, max_dets, area_ranges: COCO options (see :func:`~jaxvision.metrics.evaluate_coco`).
       iou_threshold, voc_method, strict, plus_one: VOC options (see :func:`~jaxvision.metrics.evaluate_voc`).
@@ -101,11 +101,11 @@ class DetectionEvaluator:
 
     def reset(self) -> None:
         """Forget everything seen so far."""
-        self._batches, self._voc, self._num_images = [], [], 0
+        self._batches, self._voc, self._num_images, self._ids = [], [], 0, []
         self._npos = np.zeros(self.num_classes, np.int64)
 
     def update(self, pred_boxes, pred_scores, pred_labels, pred_valid, gt_boxes, gt_labels, gt_mask=None,
-               gt_difficult=None, gt_crowd=None, gt_area=None) -> None:
+               gt_difficult=None, gt_crowd=None, gt_area=None, image_ids=None) -> None:
         """Add one batch.
 
         Args:
@@ -115,6 +115,8 @@ class DetectionEvaluator:
           gt_mask: ``[B, G]`` bool; default ``gt_labels >= 0``.
           gt_difficult: ``[B, G]`` bool (VOC). gt_crowd: ``[B, G]`` bool (COCO iscrowd).
           gt_area: ``[B, G]`` float (COCO 'area'; default box area).
+          image_ids: ``[B]`` int, the data set's image ids (COCO ``image_id``; they must be unique over all
+            updates); default the running count 1, 2, ... . Either always or never given.
         """
         pb = np.asarray(pred_boxes, np.float64)
         gb = np.asarray(gt_boxes, np.float64)
@@ -134,6 +136,14 @@ class DetectionEvaluator:
         crowd = np.zeros((b, g), bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
         if not (np.isfinite(pb[pv]).all() and np.isfinite(ps[pv]).all() and np.isfinite(gb[gm]).all()):
             raise ValueError("pred_boxes/pred_scores/gt_boxes: expected finite values in valid entries")
+        if (image_ids is None) != (not self._ids) and self._num_images:
+            raise ValueError("image_ids: expected for every batch or for none (this evaluator has seen "
+                             f"{'some' if self._ids else 'none'}), got {'None' if image_ids is None else 'ids'}")
+        if image_ids is not None:
+            ids = np.asarray(image_ids)
+            if ids.shape != (b,) or not np.issubdtype(ids.dtype, np.integer):
+                raise ValueError(f"image_ids: expected int [{b}], got {ids.dtype} {list(ids.shape)}")
+            self._ids.append(ids.astype(np.int64))
         if self.kind == "voc":
             if d and g:
                 tp, fp = match_float64(pb, ps, pl, pv, gb, gl, gm, diff, self.voc_options["iou_threshold"],
@@ -149,10 +159,14 @@ class DetectionEvaluator:
         self._num_images += b
 
     def _arrays(self):
-        """Accumulated COCO-mode batches as (CocoGroundTruth, CocoDetections)."""
+        """Accumulated COCO-mode batches as (CocoGroundTruth, CocoDetections); images sorted by id (pycocotools)."""
+        ids = self.image_ids()
+        order = np.argsort(ids, kind="stable")
+        rank = np.empty(len(ids), np.int64)
+        rank[order] = np.arange(len(ids))  # image k (update order) -> index into the sorted ids
         gts, dts, base = [], [], 0
         for pb, ps, pl, pv, gb, gl, gm, crowd, area in self._batches:
-            img = np.arange(base, base + len(pb))[:, None]
+            img = rank[base:base + len(pb)][:, None]
             gi, gj = np.nonzero(gm)
             gbox = _xyxy_to_xywh(gb[gi, gj])
             garea = gbox[:, 2] * gbox[:, 3] if area is None else area[gi, gj]
@@ -163,13 +177,24 @@ class DetectionEvaluator:
         cat = lambda parts, k, empty: np.concatenate([p[k] for p in parts]) if parts else empty  # noqa: E731
         z = np.zeros(0, np.int64)
         n_gt = sum(len(p[0]) for p in gts)
-        gt = CocoGroundTruth(np.arange(1, self._num_images + 1), np.arange(self.num_classes),
+        gt = CocoGroundTruth(ids[order], np.arange(self.num_classes),
                              cat(gts, 0, z).astype(np.int64), cat(gts, 1, z).astype(np.int64),
                              cat(gts, 2, np.zeros((0, 4))), cat(gts, 3, np.zeros(0)), cat(gts, 4, z).astype(bool),
                              np.arange(1, n_gt + 1))
         dt = CocoDetections(cat(dts, 0, z).astype(np.int64), cat(dts, 1, z).astype(np.int64),
                             cat(dts, 2, np.zeros((0, 4))), cat(dts, 3, np.zeros(0)))
         return gt, dt
+
+    def image_ids(self) -> np.ndarray:
+        """int64 [N]: the image id of every image seen, in update order (``image_ids`` or 1..N)."""
+        if not self._ids:
+            return np.arange(1, self._num_images + 1)
+        ids = np.concatenate(self._ids)
+        uniq, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"image_ids: expected unique ids over all updates, got {uniq[counts > 1][:5].tolist()} "
+                             "more than once")
+        return ids
 
     def compute(self) -> CocoResult | VocResult:
         """Metrics over everything passed to :meth:`update` since the last :meth:`reset`."""

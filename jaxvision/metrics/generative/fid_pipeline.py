@@ -70,8 +70,36 @@ def _load_image(path: pathlib.Path, channels: int | None) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def _batches(source, batch_size: int, channels: int | None) -> Iterator[np.ndarray]:
-    """Yield image batches [b, H, W, C] in [0, 1]; a folder's batches break where the image size changes."""
+def quantize_like_png(images) -> np.ndarray:
+    """Float images in [0, 1] -> float32 values a saved 8-bit PNG would hold: ``floor(x * 255 + 0.5) / 255``
+    (the rounding of ``torchvision.utils.save_image``), clipped to [0, 255] first."""
+    x = np.asarray(images, np.float32)
+    return (np.floor(np.clip(x * 255.0 + 0.5, 0.0, 255.0)) / 255.0).astype(np.float32)
+
+
+def _as_unit(name: str, batch, channels: int | None, quantize: bool) -> np.ndarray:
+    """One batch of images (uint8 [0, 255], or float [0, 1]) -> float32 [0, 1], quantized if asked (floats)."""
+    if getattr(batch, "dtype", None) == np.uint8:
+        batch = np.asarray(batch)
+        check_images(name, batch, channels, check_range=False)
+        return batch.astype(np.float32) / 255.0
+    check_images(name, batch, channels)
+    return quantize_like_png(batch) if quantize else batch
+
+
+def _is_stream(source) -> bool:
+    return not isinstance(source, (np.ndarray, str, os.PathLike, tuple, list)) and not hasattr(source, "shape") \
+        and (hasattr(source, "__next__") or hasattr(source, "__iter__"))
+
+
+def _batches(source, batch_size: int, channels: int | None, quantize: bool = False,
+             num_samples: int | None = None) -> Iterator[np.ndarray]:
+    """Yield image batches [b, H, W, C] float in [0, 1]; a folder's batches break where the image size changes.
+
+    ``source``: a folder; an array (uint8 in [0, 255] or float in [0, 1], ``quantize``: rounded like a saved PNG);
+    an iterator / iterable of such batches (streamed, re-split to ``batch_size``); or a callable ``fn(n)`` returning
+    ``n`` images, called until ``num_samples`` images were drawn (streamed).
+    """
     if isinstance(source, (str, os.PathLike)):
         files = list_images(source)
         if not files:
@@ -84,10 +112,30 @@ def _batches(source, batch_size: int, channels: int | None) -> Iterator[np.ndarr
                 buf = []
             buf.append(img)
         yield np.stack(buf)
+    elif callable(source) and not hasattr(source, "shape"):
+        if num_samples is None or int(num_samples) <= 0:
+            raise ValueError(f"num_samples: expected > 0 images to draw from a callable source, got {num_samples}")
+        done = 0
+        while done < num_samples:
+            n = min(batch_size, int(num_samples) - done)
+            batch = source(n)
+            batch = _as_unit("images", batch if hasattr(batch, "shape") else np.asarray(batch), channels, quantize)
+            if len(batch) != n:
+                raise ValueError(f"images: the source callable returned {len(batch)} images for n={n}")
+            done += n
+            yield batch
+    elif _is_stream(source):
+        for batch in source:
+            batch = _as_unit("images", batch if hasattr(batch, "shape") else np.asarray(batch), channels, quantize)
+            for i in range(0, len(batch), batch_size):
+                yield batch[i : i + batch_size]
     else:
-        check_images("images", source, channels)
+        if getattr(source, "dtype", None) == np.uint8:
+            check_images("images", source, channels, check_range=False)
+        else:
+            check_images("images", source, channels)
         for i in range(0, len(source), batch_size):
-            yield source[i : i + batch_size]
+            yield _as_unit("images", source[i : i + batch_size], channels, quantize)
 
 
 def _pad(batch, batch_size):
@@ -98,14 +146,17 @@ def _pad(batch, batch_size):
     return np.concatenate([np.asarray(batch, np.float32), pad]), np.arange(batch_size) < n
 
 
-def extract_features(source, network: FeatureNetwork, batch_size: int = 50) -> dict[str, np.ndarray]:
-    """Run ``network`` over all images of ``source`` (array [N, H, W, C] in [0, 1] or a folder).
+def extract_features(source, network: FeatureNetwork, batch_size: int = 50, quantize: bool = False,
+                     num_samples: int | None = None) -> dict[str, np.ndarray]:
+    """Run ``network`` over all images of ``source`` (an array [N, H, W, C], uint8 or float in [0, 1], a folder, an
+    iterable of batches or a callable ``fn(n)`` with ``num_samples``; ``quantize``: floats as a saved PNG holds
+    them, ``quantize_like_png``).
 
     Returns:
       {'features': float32 [N, d], 'logits': float32 [N, K] if the network has logits}, in source order.
     """
     outs: dict[str, list] = {}
-    for batch in _batches(source, batch_size, network.channels):
+    for batch in _batches(source, batch_size, network.channels, quantize, num_samples):
         n = len(batch)
         padded, _ = _pad(batch, batch_size)
         out = network.fn(jnp.asarray(padded, jnp.float32))
@@ -118,20 +169,26 @@ def extract_features(source, network: FeatureNetwork, batch_size: int = 50) -> d
 _update = jax.jit(update_stats)
 
 
-def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x64: bool = True):
+def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x64: bool = True,
+                       quantize: bool = False, num_samples: int | None = None):
     """Mean and covariance of ``network`` features over ``source``, streamed batch by batch on device.
 
     Args:
-      source: images float [N, H, W, C] in [0, 1], or a folder of PNG/JPEG files.
+      source: images [N, H, W, C] (uint8, or float in [0, 1]), a folder of PNG/JPEG files, an iterable of image
+        batches, or a callable ``fn(n) -> n images`` drawn until ``num_samples`` (never all in memory).
       network: the feature extractor.
       batch_size: images per compiled call (the last batch is padded and masked).
       x64: accumulate in float64.
+      quantize: round float images to 8 bits first, as a saved PNG would (``quantize_like_png``).
 
     Returns:
       (mu [d], sigma [d, d], count) as NumPy float64/float32 arrays and an int.
     """
+    from tqdm.auto import tqdm
+
     stats = None
-    for batch in _batches(source, batch_size, network.channels):
+    batches = _batches(source, batch_size, network.channels, quantize, num_samples)
+    for batch in tqdm(batches, desc="FID features", unit="batch", delay=5.0, leave=False, disable=None):
         padded, mask = _pad(batch, batch_size)
         feats = network.fn(jnp.asarray(padded, jnp.float32))["features"]
         with x64_scope(x64):
@@ -150,7 +207,7 @@ def _is_stats_file(x) -> bool:
     return isinstance(x, (str, os.PathLike)) and str(x).endswith(".npz")
 
 
-def _side(source, get_network, batch_size, x64, name):
+def _side(source, get_network, batch_size, x64, name, quantize=False, num_samples=None):
     """(mu, sigma, count, description) for one side of the distance."""
     if isinstance(source, tuple) and len(source) == 2:
         mu, sigma = (np.asarray(v) for v in source)
@@ -166,8 +223,13 @@ def _side(source, get_network, batch_size, x64, name):
     if isinstance(source, (str, os.PathLike)) and not pathlib.Path(source).is_dir():
         raise ValueError(f"{name}: expected an image array, a folder of images or an .npz, got {str(source)!r}")
     network = get_network()
-    mu, sigma, count = compute_statistics(source, network, batch_size, x64)
-    src = f"folder {source}" if isinstance(source, (str, os.PathLike)) else f"array {tuple(np.shape(source))}"
+    mu, sigma, count = compute_statistics(source, network, batch_size, x64, quantize, num_samples)
+    if isinstance(source, (str, os.PathLike)):
+        src = f"folder {source}"
+    elif hasattr(source, "shape"):
+        src = f"array {tuple(np.shape(source))}" + (" quantized to 8 bits" if quantize else "")
+    else:
+        src = f"stream of {count} images" + (" quantized to 8 bits" if quantize else "")
     return mu, sigma, count, {"source": src}
 
 
@@ -180,18 +242,27 @@ def fid(
     batch_size: int = 50,
     x64: bool = True,
     check_hash: bool = True,
+    quantize: bool = True,
+    num_samples: int | None = None,
+    save_stats_a: str | os.PathLike | None = None,
 ) -> FIDResult:
     """Fréchet Inception Distance between two image sets (or their saved statistics).
 
     Args:
-      a: images float [N, H, W, 3] in [0, 1]; a folder of PNG/JPEG images; a pytorch-fid ``.npz`` with
-        ``mu``/``sigma``; or a ``(mu, sigma)`` tuple.
+      a: images [N, H, W, 3], uint8 or float in [0, 1]; a folder of PNG/JPEG images; an iterable of image
+        batches or a callable ``fn(n)`` (streamed); a pytorch-fid ``.npz`` with ``mu``/``sigma``; or a
+        ``(mu, sigma)`` tuple.
       b: same choices as ``a``.
       network: feature extractor; default: the FID Inception from ``weights`` (loaded only if needed).
       weights: FID Inception weights (see :func:`jaxvision.metrics.load_fid_inception`).
       batch_size: images per compiled call.
       x64: statistics and distance in float64 (recommended; float32 otherwise).
       check_hash: verify the weights file's SHA-256.
+      quantize: float image inputs (arrays, streams) are first rounded to 8 bits as a saved PNG holds them
+        (``quantize_like_png``), so the FID of arrays equals the FID of their saved PNGs; uint8 inputs are exact.
+      num_samples: images to draw from a callable side (``fn(n) -> n images``, e.g. a generator's sampler).
+      save_stats_a: write side ``a``'s statistics here (pytorch-fid ``.npz`` with count and the network's
+        provenance) when they were computed, so later calls pass that file as ``a`` (cached reference stats).
 
     Returns:
       :class:`FIDResult`. Warns (RuntimeWarning) when a side has fewer samples than full-rank needs.
@@ -206,8 +277,10 @@ def fid(
             cache["net"] = network if network is not None else load_fid_inception(weights, check_hash=check_hash)
         return cache["net"]
 
-    mu1, s1, n1, d1 = _side(a, get_network, batch_size, x64, "a")
-    mu2, s2, n2, d2 = _side(b, get_network, batch_size, x64, "b")
+    mu1, s1, n1, d1 = _side(a, get_network, batch_size, x64, "a", quantize, num_samples)
+    if save_stats_a is not None and "net" in cache and not _is_stats_file(a) and not isinstance(a, tuple):
+        save_stats(save_stats_a, mu1, s1, count=n1, **cache["net"].provenance())
+    mu2, s2, n2, d2 = _side(b, get_network, batch_size, x64, "b", quantize, num_samples)
     if mu1.shape != mu2.shape:
         raise ValueError(f"a and b: expected the same feature dim, got {mu1.shape[0]} and {mu2.shape[0]}")
     dim = mu1.shape[0]

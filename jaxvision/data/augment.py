@@ -1,0 +1,170 @@
+"""SSD-style detection augmentation, worker-side numpy/OpenCV ops on TFDS-format examples with exact box transforms.
+
+An example is ``{'image': uint8 [H, W, 3], 'objects': {'bbox': float32 [N, 4] normalized [ymin, xmin, ymax, xmax],
+'label': [N], ...per-object arrays}}`` (what ``tfds.data_source``, ``coco_json`` and ``voc_xml`` yield); the ops
+return a new example of the same format, so ``convert_detection`` resizes it afterwards. As in SSD (Liu et al.
+2016) and torchvision's detection references:
+
+- ``photometric_distort``: random brightness (+-32), contrast (x[0.5, 1.5], before or after the rest), saturation
+  (x[0.5, 1.5]) and hue (+-18 degrees), each with probability 1/2;
+- ``iou_crop``: a random crop (each side 0.3-1 of the image, aspect ratio 0.5-2) whose IoU with some object is at
+  least a minimum drawn from (none, 0.1, 0.3, 0.5, 0.7, 0.9) or no crop at all; objects whose centre falls inside
+  are kept, clipped to the crop: ``x' = clip(x - x0, 0, w_crop)`` in pixels;
+- ``hflip``: with probability 1/2, ``x' = W - x`` (xmin and xmax swap).
+
+``SSDAugment(size)(example, rng)`` crops, resizes to ``size``, flips and distorts the colours (the last two on the
+smaller image); ``rng`` is a ``numpy.random.Generator`` (the
+``Dataset``'s per-example generator, a function of (seed, epoch, position)).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MIN_IOUS = (None, 0.1, 0.3, 0.5, 0.7, 0.9, "nocrop")
+
+
+def _objects_subset(objects: dict, keep: np.ndarray) -> dict:
+    out = {}
+    for k, v in objects.items():
+        a = np.asarray(v)
+        out[k] = a[keep] if a.ndim >= 1 and len(a) == len(keep) else a
+    out.pop("area", None)  # the annotation area no longer applies to a cropped box (box area is used instead)
+    return out
+
+
+def _lut(fn) -> np.ndarray:
+    return np.clip(np.round(fn(np.arange(256, dtype=np.float64))), 0, 255).astype(np.uint8)
+
+
+def photometric_distort(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [H, W, 3] RGB -> uint8 [H, W, 3]: SSD's random brightness, contrast, saturation and hue.
+
+    Each step is a uint8 lookup table (OpenCV ``LUT``; saturation and hue on OpenCV's uint8 HSV, hue in 2-degree
+    units), rounding to uint8 between steps as the images are stored.
+    """
+    import cv2
+
+    img = np.ascontiguousarray(image, np.uint8)
+    contrast_first = rng.random() < 0.5
+    delta = rng.uniform(-32, 32) if rng.random() < 0.5 else 0.0
+    contrast = rng.uniform(0.5, 1.5) if rng.random() < 0.5 else None
+    first = contrast if contrast is not None and contrast_first else 1.0
+    if delta or first != 1.0:
+        img = cv2.LUT(img, _lut(lambda v: (v + delta) * first))
+    do_sat, sat = rng.random() < 0.5, rng.uniform(0.5, 1.5)
+    do_hue, hue = rng.random() < 0.5, rng.uniform(-18, 18)
+    if do_sat or do_hue:
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)  # H in [0, 180): 2 degrees per unit
+        h_lut = (np.round(np.arange(256) + (hue / 2 if do_hue else 0)) % 180).astype(np.uint8)
+        s_lut = _lut(lambda v: v * (sat if do_sat else 1.0))
+        hsv = cv2.LUT(hsv, np.stack([h_lut, s_lut, np.arange(256, dtype=np.uint8)], -1)[None])
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if contrast is not None and not contrast_first:
+        img = cv2.LUT(img, _lut(lambda v: v * contrast))
+    return img
+
+
+def choose_crop(boxes_px: np.ndarray, h: int, w: int, rng: np.random.Generator, min_scale: float = 0.3,
+                aspect: tuple[float, float] = (0.5, 2.0), max_trials: int = 40,
+                max_rounds: int = 20) -> tuple[int, int, int, int] | None:
+    """An IoU-constrained crop ``(x0, y0, x1, y1)`` (integer pixels) of an ``h x w`` image with xyxy pixel boxes
+    ``[N, 4]``, or None for no crop (drawn as one of the options, or nothing found in ``max_rounds``).
+
+    Each round draws a minimum IoU from ``MIN_IOUS`` and ``max_trials`` candidate crops at once (sides
+    ``min_scale``-1 of the image, aspect ratio within ``aspect``); the first candidate that contains the centre of
+    some box and has IoU >= the minimum with one of those boxes is the crop.
+    """
+    boxes_px = np.asarray(boxes_px, np.float64).reshape(-1, 4)
+    if len(boxes_px) == 0:
+        return None
+    centers = (boxes_px[:, :2] + boxes_px[:, 2:]) / 2
+    area = (boxes_px[:, 2] - boxes_px[:, 0]) * (boxes_px[:, 3] - boxes_px[:, 1])
+    for _ in range(max_rounds):
+        min_iou = MIN_IOUS[rng.integers(len(MIN_IOUS))]
+        if min_iou == "nocrop":
+            return None
+        threshold = -1.0 if min_iou is None else float(min_iou)
+        scale = rng.uniform(min_scale, 1.0, (max_trials, 2))
+        cw, ch = (w * scale[:, 0]).astype(np.int64), (h * scale[:, 1]).astype(np.int64)
+        x0 = np.floor(rng.random(max_trials) * (w - cw + 1)).astype(np.int64)
+        y0 = np.floor(rng.random(max_trials) * (h - ch + 1)).astype(np.int64)
+        ok = (cw > 0) & (ch > 0)
+        ratio = cw / np.maximum(ch, 1)
+        ok &= (ratio >= aspect[0]) & (ratio <= aspect[1])
+        crops = np.stack([x0, y0, x0 + cw, y0 + ch], -1).astype(np.float64)[:, None, :]  # [T, 1, 4]
+        inside = ((centers[None, :, 0] > crops[..., 0]) & (centers[None, :, 0] < crops[..., 2])
+                  & (centers[None, :, 1] > crops[..., 1]) & (centers[None, :, 1] < crops[..., 3]))  # [T, N]
+        lt = np.maximum(crops[..., :2], boxes_px[None, :, :2])
+        rb = np.minimum(crops[..., 2:], boxes_px[None, :, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), -1)
+        iou = inter / np.maximum((cw * ch)[:, None] + area[None] - inter, 1e-12)
+        good = ok & (inside & (iou >= threshold)).any(-1)
+        if good.any():
+            t = int(np.argmax(good))
+            return int(x0[t]), int(y0[t]), int(x0[t] + cw[t]), int(y0[t] + ch[t])
+    return None
+
+
+def iou_crop(example: dict, rng: np.random.Generator, **options) -> dict:
+    """SSD's IoU-constrained random crop of a TFDS-format example (see the module docstring and ``choose_crop``)."""
+    image = np.asarray(example["image"])
+    h, w = image.shape[:2]
+    bbox = np.asarray(example["objects"]["bbox"], np.float64).reshape(-1, 4)
+    px = np.stack([bbox[:, 1] * w, bbox[:, 0] * h, bbox[:, 3] * w, bbox[:, 2] * h], -1)
+    crop = choose_crop(px, h, w, rng, **options)
+    if crop is None:
+        return example
+    x0, y0, x1, y1 = crop
+    centers = (px[:, :2] + px[:, 2:]) / 2
+    keep = (centers[:, 0] > x0) & (centers[:, 0] < x1) & (centers[:, 1] > y0) & (centers[:, 1] < y1)
+    cw, ch = x1 - x0, y1 - y0
+    nx0 = np.clip(px[keep, 0] - x0, 0, cw) / cw
+    ny0 = np.clip(px[keep, 1] - y0, 0, ch) / ch
+    nx1 = np.clip(px[keep, 2] - x0, 0, cw) / cw
+    ny1 = np.clip(px[keep, 3] - y0, 0, ch) / ch
+    objects = _objects_subset(example["objects"], keep)
+    objects["bbox"] = np.stack([ny0, nx0, ny1, nx1], -1).astype(np.float32).reshape(-1, 4)
+    return {**example, "image": image[y0:y1, x0:x1], "objects": objects}
+
+
+def hflip(example: dict, rng: np.random.Generator, p: float = 0.5) -> dict:
+    """Mirror the image and its boxes left-right with probability ``p``: normalized ``x' = 1 - x``."""
+    if rng.random() >= p:
+        return example
+    bbox = np.asarray(example["objects"]["bbox"], np.float32).reshape(-1, 4)
+    flipped = np.stack([bbox[:, 0], 1 - bbox[:, 3], bbox[:, 2], 1 - bbox[:, 1]], -1)
+    import cv2
+
+    image = np.asarray(example["image"])
+    image = cv2.flip(np.ascontiguousarray(image), 1).reshape(image.shape)
+    return {**example, "image": image, "objects": {**example["objects"], "bbox": flipped}}
+
+
+def resize_image(example: dict, size: int) -> dict:
+    """The example's image resized to ``size x size`` (OpenCV bilinear, uint8); normalized boxes are unchanged."""
+    import cv2
+
+    image = np.asarray(example["image"])
+    if image.shape[:2] == (size, size):
+        return example
+    out = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_LINEAR)
+    return {**example, "image": out.reshape(size, size, *image.shape[2:])}
+
+
+class SSDAugment:
+    """``(example, rng) -> example``: IoU-constrained crop, resize to ``size`` if given, horizontal flip,
+    photometric distortion (flip and colours on the network's pixels only). Picklable (worker processes)."""
+
+    def __init__(self, size: int | None = None, photometric: bool = True, crop: bool = True, flip: bool = True):
+        self.size, self.photometric, self.crop, self.flip = size, photometric, crop, flip
+
+    def __call__(self, example: dict, rng: np.random.Generator) -> dict:
+        if self.crop:
+            example = iou_crop(example, rng)
+        if self.size:
+            example = resize_image(example, self.size)
+        if self.flip:
+            example = hflip(example, rng)
+        if self.photometric:
+            example = {**example, "image": photometric_distort(example["image"], rng)}
+        return example

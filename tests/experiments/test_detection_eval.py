@@ -1,0 +1,101 @@
+"""Detector evaluation on TFDS-format data: VOC ``difficult`` objects ignored, original-image pixels, real ids.
+
+The source is a list of TFDS-format VOC examples (what ``tfds.data_source('voc/2007')`` yields: uint8 image of its
+own size, normalized ``[ymin, xmin, ymax, xmax]`` boxes, ``is_difficult``, ``image/filename``), read through
+``jaxvision.data.load`` exactly as a prepared VOC split would be. The "detector" returns, for each image, the
+non-difficult ground-truth boxes (computed here from the normalized boxes) with score 0.9.
+"""
+import json
+import types
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import _detection as D
+from jaxvision.models.detection.common import Detections
+
+S = 32  # network input size
+# (height, width, [(ymin, xmin, ymax, xmax), label, difficult], filename)
+EXAMPLES = [
+    (40, 60, [((0.1, 0.2, 0.5, 0.6), 3, False), ((0.5, 0.5, 0.9, 0.95), 7, True)], "000012.jpg"),
+    (400, 400, [((0.2, 0.2, 0.45, 0.45), 3, False)], "000017.jpg"),   # 100x100 px: COCO 'large' (> 96^2)
+    (50, 30, [((0.0, 0.0, 1.0, 1.0), 11, True), ((0.3, 0.1, 0.6, 0.9), 7, False)], "2008_000005.jpg"),
+    (64, 64, [((0.25, 0.25, 0.75, 0.75), 1, False), ((0.1, 0.1, 0.2, 0.2), 1, True)], "000003.jpg"),
+    (20, 80, [((0.1, 0.05, 0.9, 0.3), 14, False)], "000100.jpg"),
+]
+
+
+def _source():
+    out = []
+    for k, (h, w, objs, name) in enumerate(EXAMPLES):
+        out.append({"image": np.full((h, w, 3), 10 + 20 * k, np.uint8), "image/filename": name,
+                    "objects": {"bbox": np.array([o[0] for o in objs], np.float32),
+                                "label": np.array([o[1] for o in objs], np.int64),
+                                "is_difficult": np.array([o[2] for o in objs], bool)}})
+    return out
+
+
+def _oracle(variables, images):
+    """Detections of the non-difficult objects, in input pixels, found from the image's grey level."""
+    del variables
+    keys = np.round(np.asarray(images)[:, 0, 0, 0] * 255).astype(int)
+    b, d = len(keys), 3
+    boxes, scores, classes, num = np.zeros((b, d, 4), np.float32), np.zeros((b, d)), np.full((b, d), -1), []
+    for i, key in enumerate(keys):
+        objs = [o for o in EXAMPLES[(key - 10) // 20][2] if not o[2]]
+        for j, ((y0, x0, y1, x1), label, _) in enumerate(objs):
+            boxes[i, j] = np.array([x0, y0, x1, y1]) * S
+            scores[i, j], classes[i, j] = 0.9, label
+        num.append(len(objs))
+    return Detections(jnp.asarray(boxes), jnp.asarray(scores, jnp.float32), jnp.asarray(classes, jnp.int32),
+                      jnp.asarray(num, jnp.int32))
+
+
+def _evaluate(workdir=None):
+    cfg = types.SimpleNamespace(batch_size=2, measure_fps=False)  # 5 images: the last batch is padded
+    spec = ("voc/2007", {"image_size": S, "max_boxes": 4, "source": _source()}, 20)
+    state = types.SimpleNamespace(params={}, batch_stats={})
+    return D.evaluate_detector(cfg, _oracle, spec, state, workdir)
+
+
+def test_missing_only_difficult_objects_scores_ap_1(tmp_path):
+    m = _evaluate(str(tmp_path))
+    assert m["map50_voc"] == pytest.approx(1.0, abs=1e-12) and m["map50_voc07"] == pytest.approx(1.0, abs=1e-12), m
+    # eval outputs: COCO results JSON in original pixels with the real ids, the 12-stat summary, per-class table
+    ev = tmp_path / "eval"
+    results = json.loads((ev / "coco_results.json").read_text())
+    assert sorted({r["image_id"] for r in results}) == [3, 12, 17, 100, 2008000005]
+    r17 = [r for r in results if r["image_id"] == 17]
+    assert len(r17) == 1 and r17[0]["category_id"] == 3
+    np.testing.assert_allclose(r17[0]["bbox"], [80, 80, 100, 100], rtol=1e-5)
+    assert len((ev / "coco_summary.txt").read_text().strip().splitlines()) == 12
+    table = (ev / "per_class_ap.md").read_text()
+    assert "| 3 | boat | 2 | 1.0000 |" in table and "| 7 | cat | 1 | 1.0000 |" in table
+    assert json.loads((ev / "metrics.json").read_text())["metrics"]["map50_voc07"] == pytest.approx(1.0)
+    assert (ev / "pr" / "pr_overall.png").is_file() and (ev / "pr" / "pr_boat.png").is_file()
+
+
+def test_scored_in_original_pixels_with_real_ids():
+    ds = D.load_split(("voc/2007", {"image_size": S, "max_boxes": 4, "source": _source()}, 20), "test",
+                      types.SimpleNamespace(), 2, drop_remainder=False)
+    res = D.run_predict(_oracle, {}, ds)
+    np.testing.assert_array_equal(res["image_id"], [12, 17, 2008000005, 3, 100])
+    np.testing.assert_array_equal(res["image_hw"], [(h, w) for h, w, *_ in EXAMPLES])
+    np.testing.assert_allclose(D.to_original_pixels(res["gt_boxes"], res["image_hw"], res["input_hw"])[1, 0],
+                               [80, 80, 180, 180], rtol=1e-5)
+    ev = D.DetectionEvaluator(20, kind="coco")
+    # only image 17 (one 100x100 px object, 8x8 px at the input size): COCO 'large' in original pixels
+    keep = res["image_id"] == 17
+    pick = {k: v[keep] for k, v in res.items() if k not in ("input_hw", "image")} | {"input_hw": res["input_hw"]}
+    assert pick["area"][0, 0] == pytest.approx(100 * 100, rel=1e-5)
+    stats = D.detection_metrics(pick, 20)
+    assert stats["coco_ap"] == 1.0
+    ev.update(D.to_original_pixels(pick["boxes"], pick["image_hw"], (S, S)), pick["scores"], pick["classes"],
+              pick["num_valid"], D.to_original_pixels(pick["gt_boxes"], pick["image_hw"], (S, S)),
+              np.where(pick["gt_mask"], pick["gt_labels"], -1), gt_area=pick["area"], image_ids=pick["image_id"])
+    coco = ev.compute()
+    assert coco.stats[5] == 1.0 and coco.stats[3] == -1.0  # AP large 1, no small object
+    gt, results = ev.to_coco_json()
+    assert [im["id"] for im in gt["images"]] == [17] and results[0]["image_id"] == 17
+    np.testing.assert_allclose(results[0]["bbox"], [80, 80, 100, 100], rtol=1e-5)
