@@ -6,9 +6,11 @@ import importlib
 from jaxvision.data.base import Dataset
 
 EMBEDDED = {"shapes": "jaxvision.data.shapes", "digits": "jaxvision.data.digits",
-            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture"}
+            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture",
+            "shape_captions": "jaxvision.data.shape_captions"}
+LOCAL = {"text_embeddings": "jaxvision.data.text_embeddings"}   # read from the user's files (``path=``)
 TFDS = ("voc/2007", "voc/2012", "coco/2017", "mnist", "cifar10", "celeb_a")
-NAMES = tuple(EMBEDDED) + TFDS
+NAMES = tuple(EMBEDDED) + tuple(LOCAL) + TFDS
 
 
 def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int | None = None,
@@ -16,22 +18,24 @@ def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int
     """Load one split of a data set as a ``Dataset`` of fixed-shape numpy batches.
 
     Args:
-      name: 'shapes', 'digits', 'photos', 'mixture' (embedded, nothing downloaded) or a TFDS name
+      name: 'shapes', 'digits', 'photos', 'mixture', 'shape_captions' (embedded, nothing downloaded),
+        'text_embeddings' (images + precomputed caption embeddings from an .npz, ``path=``) or a TFDS name
         ('voc/2007', 'voc/2012', 'coco/2017', 'mnist', 'cifar10', 'celeb_a'; see ``jaxvision.data.tfds``).
       split: e.g. 'train', 'val', 'test' (which ones exist depends on the data set).
       batch_size: global batch size over all hosts and devices.
       seed: seeds the epoch order and per-batch augmentation.
       num_devices: if given, arrays get a leading device axis [D, B/D, ...] (for ``jax.pmap``).
       **options: data-set specific (``image_size``, ``max_boxes``, ``single_object``, ``backgrounds``,
-        ``num_examples`` for shapes; ``size`` for digits; ``patch_size`` for photos; ``kind`` for mixture;
+        ``num_examples`` for shapes and shape_captions; ``path`` for text_embeddings; ``size`` for digits;
+        ``patch_size`` for photos; ``kind`` for mixture;
         ``drop_remainder``, ``host_id``, ``num_hosts`` for all).
 
     Returns:
       A ``Dataset``: iterate it for one epoch of batches, ``len()`` is batches per epoch, ``.batch(i, epoch)`` is
       random access, ``.info`` holds num_classes, image_size, class_names, ...
     """
-    if name in EMBEDDED:
-        module = importlib.import_module(EMBEDDED[name])
+    if name in EMBEDDED or name in LOCAL:
+        module = importlib.import_module({**EMBEDDED, **LOCAL}[name])
     elif name in TFDS:
         from jaxvision.data import tfds as module
 
