@@ -105,6 +105,7 @@ def train_classifier(num_steps: int, batch_size: int = 64, image_size: int = 32,
 def save(path: str, variables, widths, features: int) -> None:
     blob = flax.serialization.msgpack_serialize({"variables": jax.device_get(variables),
                                                  "widths": list(widths), "features": int(features)})
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(blob)
 

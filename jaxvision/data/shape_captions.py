@@ -109,7 +109,7 @@ def _place(rng, radii, layout: int, s: int):
         c1 = rng.uniform(r1 + 0.5, s - r1 - 0.5, 2)
         along, across = (1, 0) if layout == 1 else (0, 1)   # vertical: y separates; horizontal: x separates
         gap = c1[along] - c0[along]
-        if gap >= r0 + r1 + 1.0 and abs(c1[across] - c0[across]) <= 0.5 * gap:
+        if gap >= r0 + r1 and abs(c1[across] - c0[across]) <= 0.5 * gap:
             return [tuple(c0), tuple(c1)]
     raise RuntimeError("could not place two objects; image_size too small")  # not reached for image_size >= 16
 
