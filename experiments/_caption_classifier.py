@@ -23,6 +23,7 @@ import optax
 
 from jaxvision import data
 from jaxvision.models.backbones.small_cnn import SmallCNN
+from jaxvision.train.state import jit_once
 
 HEADS = (("layout", 3), ("color0", 8), ("shape0", 6), ("size0", 2), ("color1", 8), ("shape1", 6), ("size1", 2))
 _SLICES = {}
@@ -70,7 +71,8 @@ def train_classifier(num_steps: int, batch_size: int = 64, image_size: int = 32,
     model = make_model(widths, features)
     ds = data.load("shape_captions", "train", batch_size, seed=seed, image_size=image_size,
                    num_examples=num_examples)
-    variables = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, image_size, image_size, 3)), train=False)
+    variables = jit_once(lambda k: model.init(k, jnp.zeros((1, image_size, image_size, 3)), train=False))(
+        jax.random.PRNGKey(seed))
     tx = optax.adam(optax.cosine_decay_schedule(learning_rate, max(num_steps, 1)))
     state = (variables["params"], variables["batch_stats"], tx.init(variables["params"]))
 

@@ -42,6 +42,7 @@ from jaxvision.train import CheckpointManager, MetricsWriter, fit
 from jaxvision.train.gan import LOSSES, GANState, latent_noise
 from jaxvision.train.gan.conditional import kl_term, make_conditional_gan_step
 from jaxvision.train.images import image_grid
+from jaxvision.train.state import jit_once
 
 NAME = "stackgan_shapes"
 
@@ -111,8 +112,9 @@ def make_state(cfg: Config, stage: int, stage1: GANState | None = None) -> GANSt
     size = cfg.image_size * (1 if stage == 1 else cfg.factor)
     kg, kd, kr = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), stage), 3)
     tokens = jnp.zeros((1, shape_captions.MAX_TOKENS), jnp.int32)
-    gv = g.init(kg, tokens, jnp.zeros((1, cfg.nz + cfg.c_dim)), train=False)
-    dv = d.init(kd, jnp.zeros((1, size, size, 3)), tokens, train=False)
+    # jitted once (eager init dispatches every op separately)
+    gv = jit_once(lambda k: g.init(k, tokens, jnp.zeros((1, cfg.nz + cfg.c_dim)), train=False))(kg)
+    dv = jit_once(lambda k: d.init(k, jnp.zeros((1, size, size, 3)), tokens, train=False))(kd)
     g_tx = _adam(cfg)
     if stage == 2:
         gv = {"params": dict(gv["params"]), "batch_stats": dict(gv["batch_stats"])}

@@ -39,7 +39,7 @@ LAYOUT_NAMES = ("single", "vertical", "horizontal")
 RELATIONS = {1: (("above",), ("below",)), 2: (("left", "of"), ("right", "of"))}
 VOCABULARY = ("<pad>", "<unk>", "a", *SIZE_NAMES, *COLOR_NAMES, *CLASS_NAMES, "above", "below", "left", "right", "of")
 PAD, UNK = 0, 1
-MAX_TOKENS = 10        # the longest caption ("a large magenta pentagon left of a small white star") has 9 words
+MAX_TOKENS = 10        # the longest captions ("a large magenta pentagon left of a small white star") have 10 words
 DEFAULT_NUM_EXAMPLES = {"train": 4096, "val": 512, "test": 512}
 _WORD_ID = {w: i for i, w in enumerate(VOCABULARY)}
 
@@ -173,7 +173,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
       noise: std of Gaussian pixel noise (0 = clean images).
       num_examples: images in the split (default 4096 train, 512 val/test).
       data_seed: seeds the images themselves (``seed`` only seeds the epoch order and caption choice).
-      max_tokens: L, the padded caption length (>= 9 for pairs, >= 4 for single objects).
+      max_tokens: L, the padded caption length (>= 10 for pairs, >= 4 for single objects).
       random_caption_order: name a pair's objects in random order per example (default: True for train); False
         gives the canonical caption (object 0 first).
     """
@@ -181,8 +181,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
     check_choice("max_objects", max_objects, (1, 2))
     if image_size < 16:
         raise ValueError(f"image_size: expected >= 16, got {image_size}")
-    if max_tokens < (9 if max_objects == 2 else 4):
-        raise ValueError(f"max_tokens: expected >= {9 if max_objects == 2 else 4} for max_objects={max_objects}, "
+    if max_tokens < (10 if max_objects == 2 else 4):
+        raise ValueError(f"max_tokens: expected >= {10 if max_objects == 2 else 4} for max_objects={max_objects}, "
                          f"got {max_tokens}")
     n = DEFAULT_NUM_EXAMPLES[split] if num_examples is None else num_examples
     check_positive("num_examples", n)
