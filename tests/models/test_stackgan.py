@@ -29,18 +29,23 @@ def _tokens(b=3, length=6):
 def stages():
     g1 = StageIGenerator(V, size=8, nz=NZ, c_dim=C, ngf=4, embed_dim=4, text_hidden=5)
     t, z = _tokens(), jax.random.normal(jax.random.PRNGKey(0), (3, NZ + C))
-    v1 = g1.init(jax.random.PRNGKey(1), t, z)
+    v1 = jax.jit(g1.init)(jax.random.PRNGKey(1), t, z)
     return g1, v1, t, z
 
 
 def test_stage1_generator_and_discriminator_shapes(stages):
     g1, v1, t, z = stages
-    (img, aux), mut = g1.apply(v1, t, z, train=True, mutable=["batch_stats"])
+    d = TextImageDiscriminator(V, size=8, ndf=4, text_dim=3, embed_dim=4, text_hidden=5)
+
+    @jax.jit
+    def run(v1):
+        (img, aux), mut = g1.apply(v1, t, z, train=True, mutable=["batch_stats"])
+        return img, aux, mut, d.apply(d.init(jax.random.PRNGKey(2), img, t), img, t)
+
+    img, aux, mut, logits = run(v1)
     assert img.shape == (3, 8, 8, 3) and float(jnp.abs(img).max()) <= 1.0
     assert aux["mu"].shape == aux["logvar"].shape == (3, C) and "batch_stats" in mut
-    d = TextImageDiscriminator(V, size=8, ndf=4, text_dim=3, embed_dim=4, text_hidden=5)
-    vd = d.init(jax.random.PRNGKey(2), img, t)
-    assert d.apply(vd, img, t).shape == (3,)
+    assert logits.shape == (3,)
 
 
 def test_stage2_shapes_for_both_factors(stages):
@@ -82,13 +87,14 @@ def test_stage2_refines_the_frozen_stage1_image(stages):
 def test_text_encoder_reads_only_the_words():
     enc = TextEncoder(V, embed_dim=4, hidden=5)
     t = _tokens()
-    v = enc.init(jax.random.PRNGKey(0), t)
-    out = enc.apply(v, t)
+    v = jax.jit(enc.init)(jax.random.PRNGKey(0), t)
+    apply = jax.jit(enc.apply)
+    out = apply(v, t)
     longer = jnp.pad(t, ((0, 0), (0, 3)))  # more padding: same features
-    np.testing.assert_allclose(enc.apply(v, longer), out, atol=1e-6)
-    changed = t.at[1, 1].set(t[1, 1] % (V - 1) + 1)  # another last word of row 1 (2 words)
-    assert not np.allclose(enc.apply(v, changed)[1], out[1])
-    np.testing.assert_allclose(enc.apply(v, changed)[0], out[0], atol=1e-6)
+    np.testing.assert_allclose(jax.jit(enc.apply)(v, longer), out, atol=1e-6)
+    changed = apply(v, t.at[1, 1].set(t[1, 1] % (V - 1) + 1))  # another last word of row 1 (2 words)
+    assert not np.allclose(changed[1], out[1])
+    np.testing.assert_allclose(changed[0], out[0], atol=1e-6)
 
 
 def test_conditioning_augmentation_formula():
@@ -96,7 +102,7 @@ def test_conditioning_augmentation_formula():
     t = jax.random.normal(jax.random.PRNGKey(0), (4, 5))
     eps = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
     v = ca.init(jax.random.PRNGKey(2), t, eps)
-    c, mu, logvar = ca.apply(v, t, eps)
+    c, mu, logvar = jax.jit(ca.apply)(v, t, eps)
     h = t @ v["params"]["Dense_0"]["kernel"] + v["params"]["Dense_0"]["bias"]
     np.testing.assert_allclose(mu, h[:, :3], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logvar, h[:, 3:], rtol=1e-5, atol=1e-6)
@@ -107,9 +113,9 @@ def test_precomputed_embeddings_as_text():
     g1 = StageIGenerator(V, size=8, nz=NZ, c_dim=C, ngf=4)
     emb = jax.random.normal(jax.random.PRNGKey(0), (2, 7))
     z = jnp.zeros((2, NZ + C))
-    v = g1.init(jax.random.PRNGKey(1), emb, z)
+    v = jax.eval_shape(g1.init, jax.random.PRNGKey(1), emb, z)
     assert "text_encoder" not in v["params"] and v["params"]["ca"]["Dense_0"]["kernel"].shape == (7, 2 * C)
-    assert g1.apply(v, emb, z)[0].shape == (2, 8, 8, 3)
+    assert jax.eval_shape(g1.apply, v, emb, z)[0].shape == (2, 8, 8, 3)
 
 
 def test_bad_inputs_name_the_argument(stages):
