@@ -1,7 +1,7 @@
 """Input pipeline throughput: VOC-style training batches at 300 px, the new grain pipeline vs the current loader.
 
     PYTHONPATH=. python benchmarks/input_pipeline.py [--images 96] [--batch 32] [--batches 12] [--threads 2 4]
-                                    [--workers 2] [--out docs/results/runs/input_pipeline.json]
+                                    [--workers 2] [--out docs/results/cpu/input_pipeline.json]
 
 The data set is built here, in TFDS format, with nothing downloaded: ``--images`` VOC-sized (500x375) crops of the
 real photographs bundled with scikit-image, stored JPEG-encoded (quality 90) and decoded with PIL on access, with

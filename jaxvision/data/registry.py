@@ -6,11 +6,13 @@ import importlib
 from jaxvision.data.base import Dataset
 
 EMBEDDED = {"shapes": "jaxvision.data.shapes", "digits": "jaxvision.data.digits",
-            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture"}
+            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture",
+            "shape_captions": "jaxvision.data.shape_captions"}
+LOCAL = {"text_embeddings": "jaxvision.data.text_embeddings"}   # read from the user's files (``path=``)
 TFDS = ("voc/2007", "voc/2012", "coco/2017", "mnist", "cifar10", "celeb_a")
 # One's own detection data in a folder (``data_dir=...``): a COCO annotation file, or VOC-style XML files.
 FOLDERS = {"coco_json": "jaxvision.data.coco_json", "voc_xml": "jaxvision.data.voc_xml"}
-NAMES = tuple(EMBEDDED) + TFDS + tuple(FOLDERS)
+NAMES = tuple(EMBEDDED) + tuple(LOCAL) + TFDS + tuple(FOLDERS)
 
 
 def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int | None = None,
@@ -18,7 +20,8 @@ def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int
     """Load one split of a data set as a ``Dataset`` of fixed-shape numpy batches.
 
     Args:
-      name: 'shapes', 'digits', 'photos', 'mixture' (embedded, nothing downloaded), a TFDS name
+      name: 'shapes', 'digits', 'photos', 'mixture', 'shape_captions' (embedded, nothing downloaded),
+        'text_embeddings' (images + precomputed caption embeddings from an .npz, ``path=``), a TFDS name
         ('voc/2007', 'voc/2012', 'coco/2017', 'mnist', 'cifar10', 'celeb_a'; see ``jaxvision.data.tfds``), or one's
         own detection folder: 'coco_json' (``jaxvision.data.coco_json``), 'voc_xml' (``jaxvision.data.voc_xml``),
         both with ``data_dir=...``.
@@ -27,16 +30,17 @@ def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int
       seed: seeds the epoch order and per-batch augmentation.
       num_devices: if given, arrays get a leading device axis [D, B/D, ...] (for ``jax.pmap``).
       **options: data-set specific (``image_size``, ``max_boxes``, ``single_object``, ``backgrounds``,
-        ``num_examples`` for shapes; ``size`` for digits; ``patch_size`` for photos; ``kind`` for mixture;
-        ``data_dir``, ``image_size``, ``max_boxes`` for TFDS and folder sets;
+        ``num_examples`` for shapes and shape_captions; ``path`` for text_embeddings; ``size`` for digits;
+        ``patch_size`` for photos; ``kind`` for mixture; ``data_dir``, ``image_size``, ``max_boxes`` for TFDS and
+        folder sets;
         ``drop_remainder``, ``host_id``, ``num_hosts`` for all).
 
     Returns:
       A ``Dataset``: iterate it for one epoch of batches, ``len()`` is batches per epoch, ``.batch(i, epoch)`` is
       random access, ``.info`` holds num_classes, image_size, class_names, ...
     """
-    if name in EMBEDDED or name in FOLDERS:
-        module = importlib.import_module({**EMBEDDED, **FOLDERS}[name])
+    if name in EMBEDDED or name in LOCAL or name in FOLDERS:
+        module = importlib.import_module({**EMBEDDED, **LOCAL, **FOLDERS}[name])
     elif name in TFDS:
         from jaxvision.data import tfds as module
 

@@ -14,7 +14,7 @@ from jaxvision.ops.iou import (
     generalized_box_iou,
     generalized_box_iou_loss,
 )
-from jaxvision.ops.losses import sigmoid_focal_loss, smooth_l1, softmax_cross_entropy
+from jaxvision.ops.losses import gaussian_kl, sigmoid_focal_loss, smooth_l1, softmax_cross_entropy
 from jaxvision.ops.matching import balanced_sample, hard_negative_mask, match_boxes, ssd_match
 from jaxvision.ops.roi import roi_align, roi_pool
 from jaxvision.ops.selection import take_valid

@@ -1,4 +1,4 @@
-"""Elementwise detection losses (no reduction): smooth L1, sigmoid focal loss, softmax cross-entropy.
+"""Elementwise losses (no reduction): smooth L1, sigmoid focal loss, softmax cross-entropy, Gaussian KL.
 
 Semantics follow ``torch.nn.functional.smooth_l1_loss(reduction='none')``,
 ``torchvision.ops.sigmoid_focal_loss(reduction='none')`` and ``torch.nn.functional.cross_entropy
@@ -109,3 +109,22 @@ def _cross_entropy(logits, labels):
     logp = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(logp, jnp.clip(labels, 0, None)[..., None], axis=-1)[..., 0]
     return jnp.where(labels >= 0, -picked, jnp.zeros((), logp.dtype))
+
+
+def gaussian_kl(mu, logvar):
+    """KL divergence of ``N(mu, exp(logvar))`` from ``N(0, 1)`` per element (no reduction).
+
+    ``-0.5 * (1 + logvar - mu**2 - exp(logvar))``: the conditioning-augmentation term of StackGAN (whose code
+    takes the mean over all elements) and the VAE prior term (sum over the latent dimension).
+
+    Args:
+      mu: float array, any shape (means).
+      logvar: float array of the same shape (log variances).
+
+    Returns:
+      float array of that shape, >= 0.
+    """
+    mu, logvar = jnp.asarray(mu), jnp.asarray(logvar)
+    if mu.shape != logvar.shape:
+        raise ValueError(f"logvar: expected the shape of mu {tuple(mu.shape)}, got {tuple(logvar.shape)}")
+    return -0.5 * (1.0 + logvar - jnp.square(mu) - jnp.exp(logvar))

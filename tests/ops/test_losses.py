@@ -161,3 +161,16 @@ def test_ssd_style_loss_pipeline_has_finite_gradients_with_and_without_ground_tr
     assert all(np.isfinite(np.asarray(g)).all() for g in grads)
     assert np.abs(np.asarray(grads[0][0])).sum() > 0  # image 0's positives get a box gradient
     assert np.abs(np.asarray(grads[0][1])).sum() == 0  # image 1 has no positives: no box gradient
+
+
+def test_gaussian_kl_closed_form_and_shape_check():
+    from jaxvision.ops import gaussian_kl
+
+    r = np.random.default_rng(0)
+    mu, logvar = r.normal(size=(3, 4)), r.normal(size=(3, 4))
+    s = np.exp(0.5 * logvar)
+    want = np.log(1.0 / s) + (s**2 + mu**2) / 2 - 0.5   # KL(N(mu, s^2) || N(0, 1))
+    np.testing.assert_allclose(gaussian_kl(mu, logvar), want, rtol=1e-5, atol=1e-6)
+    assert float(gaussian_kl(np.zeros(2), np.zeros(2)).sum()) == 0.0
+    with pytest.raises(ValueError, match="logvar: expected the shape of mu"):
+        gaussian_kl(np.zeros(2), np.zeros(3))

@@ -110,6 +110,7 @@ class GANState(struct.PyTreeNode):
         """Variables for ``d_apply_fn``."""
         return {"params": self.d_params, "batch_stats": self.d_batch_stats}
 
-    def generate(self, z, ema: bool = False):
-        """Generator output in eval mode (BatchNorm running statistics) for noise ``z`` [B, ...latent]."""
-        return self.g_apply_fn(self.generator_variables(ema), z, train=False)
+    def generate(self, *inputs, ema: bool = False):
+        """Generator output in eval mode (BatchNorm running statistics) for its inputs: noise ``z`` [B, ...latent]
+        (unconditional), or ``condition`` (and ``z``) for a conditional generator."""
+        return self.g_apply_fn(self.generator_variables(ema), *inputs, train=False)

@@ -57,6 +57,60 @@ def _all_finite(tree):
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
+def _apply_train(apply_fn, params, batch_stats, *inputs, rngs=None):
+    """One training-mode forward pass: ``(output, new batch_stats)`` (``{}`` for a model without BatchNorm)."""
+    out, mut = apply_fn({"params": params, "batch_stats": batch_stats}, *inputs, train=True,
+                        mutable=["batch_stats"], rngs=rngs)
+    return out, mut.get("batch_stats", {})
+
+
+def _discriminator_update(state: GANState, d_params, d_opt, loss_fn, axis_name):
+    """One D update: ``loss_fn(params) -> (loss, (batch_stats, real_logits, fake_logits))`` differentiated,
+    gradients and BatchNorm statistics averaged over ``axis_name``, ``state.d_tx`` applied.
+
+    Returns ``(d_params, batch_stats, d_opt, metrics)`` with metrics ``d_loss``, ``d_real``, ``d_fake``,
+    ``d_grad_norm`` and the bool ``d_finite``.
+    """
+    (d_loss, (bs, rl, fl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
+    grads, bs = _pmean(grads, axis_name), _pmean(bs, axis_name)
+    updates, d_opt = state.d_tx.update(grads, d_opt, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics = {
+        "d_loss": d_loss,
+        "d_real": jnp.mean(jax.nn.sigmoid(rl)),
+        "d_fake": jnp.mean(jax.nn.sigmoid(fl)),
+        "d_grad_norm": optax.global_norm(grads),
+        "d_finite": _all_finite((d_loss, grads)),
+    }
+    return d_params, bs, d_opt, metrics
+
+
+def _generator_update(state: GANState, g_grads, axis_name):
+    """Average G's gradients over ``axis_name``, apply ``state.g_tx`` and move the EMA.
+
+    Returns ``(g_params, g_opt_state, g_ema, averaged g_grads)``.
+    """
+    g_grads = _pmean(g_grads, axis_name)
+    g_updates, g_opt = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+    g_ema = state.g_ema
+    if g_ema is not None:
+        decay = state.ema_decay
+        g_ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, g_ema, g_params)
+    return g_params, g_opt, g_ema, g_grads
+
+
+def _finish_step(state: GANState, new: GANState, metrics: dict, finite, axis_name):
+    """Average the metrics over ``axis_name``, add ``finite`` (1.0 only if every device was finite) and keep the
+    old state where the step was not finite. Returns ``(state, metrics)``."""
+    metrics = _pmean(metrics, axis_name)
+    finite = _pmean(finite.astype(jnp.float32), axis_name) == 1.0
+    metrics["finite"] = finite.astype(jnp.float32)
+    # A non-finite step keeps the last good state; the caller sees finite == 0 and stops.
+    new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, state)
+    return new, metrics
+
+
 def make_gan_step(
     loss: str = "non_saturating",
     *,
@@ -101,16 +155,10 @@ def make_gan_step(
         offset = 0 if axis_name is None else lax.axis_index(axis_name) * b
 
         def run_g(g_params, g_bs, z):
-            out, mut = state.g_apply_fn(
-                {"params": g_params, "batch_stats": g_bs}, z, train=True, mutable=["batch_stats"]
-            )
-            return out, mut.get("batch_stats", {})
+            return _apply_train(state.g_apply_fn, g_params, g_bs, z)
 
         def run_d(d_params, d_bs, x):
-            out, mut = state.d_apply_fn(
-                {"params": d_params, "batch_stats": d_bs}, x, train=True, mutable=["batch_stats"]
-            )
-            return out, mut.get("batch_stats", {})
+            return _apply_train(state.d_apply_fn, d_params, d_bs, x)
 
         def d_update(d_params, d_bs, d_opt, x_real, fake):
             def loss_fn(p):
@@ -118,18 +166,7 @@ def make_gan_step(
                 fake_logits, bs = run_d(p, bs, fake)
                 return discriminator_loss(loss, real_logits, fake_logits), (bs, real_logits, fake_logits)
 
-            (d_loss, (bs, rl, fl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
-            grads, bs = _pmean(grads, axis_name), _pmean(bs, axis_name)
-            updates, d_opt = state.d_tx.update(grads, d_opt, d_params)
-            d_params = optax.apply_updates(d_params, updates)
-            metrics = {
-                "d_loss": d_loss,
-                "d_real": jnp.mean(jax.nn.sigmoid(rl)),
-                "d_fake": jnp.mean(jax.nn.sigmoid(fl)),
-                "d_grad_norm": optax.global_norm(grads),
-                "d_finite": _all_finite((d_loss, grads)),
-            }
-            return d_params, bs, d_opt, metrics
+            return _discriminator_update(state, d_params, d_opt, loss_fn, axis_name)
 
         def critic_body(carry, xs):
             d_params, d_bs, d_opt, g_bs, finite = carry
@@ -157,13 +194,7 @@ def make_gan_step(
 
         g_loss, dfake = jax.value_and_grad(g_loss_fn)(fake)
         (g_grads,) = g_vjp(dfake)
-        g_grads = _pmean(g_grads, axis_name)
-        g_updates, g_opt = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
-        g_params = optax.apply_updates(state.g_params, g_updates)
-        g_ema = state.g_ema
-        if g_ema is not None:
-            decay = state.ema_decay
-            g_ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, g_ema, g_params)
+        g_params, g_opt, g_ema, g_grads = _generator_update(state, g_grads, axis_name)
 
         finite = finite & dm["d_finite"] & _all_finite((g_loss, g_grads))
         metrics = {
@@ -174,9 +205,6 @@ def make_gan_step(
             "d_grad_norm": dm["d_grad_norm"],
             "g_grad_norm": optax.global_norm(g_grads),
         }
-        metrics = _pmean(metrics, axis_name)
-        finite = _pmean(finite.astype(jnp.float32), axis_name) == 1.0
-        metrics["finite"] = finite.astype(jnp.float32)
         new = state.replace(
             step=state.step + 1,
             g_params=g_params,
@@ -188,9 +216,7 @@ def make_gan_step(
             g_ema=g_ema,
             rng=rng,
         )
-        # A non-finite step keeps the last good state; the caller sees finite == 0 and stops.
-        new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, state)
-        return new, metrics
+        return _finish_step(state, new, metrics, finite, axis_name)
 
     return step
 
