@@ -6,8 +6,9 @@ import importlib
 from jaxvision.data.base import Dataset
 
 EMBEDDED = {"shapes": "jaxvision.data.shapes", "digits": "jaxvision.data.digits",
-            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture"}
-TFDS = ("voc/2007", "voc/2012", "coco/2017", "mnist", "cifar10", "celeb_a")
+            "photos": "jaxvision.data.photos", "mixture": "jaxvision.data.mixture", "pairs": "jaxvision.data.pairs",
+            "sr_photos": "jaxvision.data.sr_photos", "paired_folder": "jaxvision.data.paired_folder"}
+TFDS = ("voc/2007", "voc/2012", "coco/2017", "mnist", "cifar10", "celeb_a", "div2k/bicubic_x4")
 NAMES = tuple(EMBEDDED) + TFDS
 
 
@@ -16,14 +17,16 @@ def load(name: str, split: str, batch_size: int, seed: int = 0, num_devices: int
     """Load one split of a data set as a ``Dataset`` of fixed-shape numpy batches.
 
     Args:
-      name: 'shapes', 'digits', 'photos', 'mixture' (embedded, nothing downloaded) or a TFDS name
-        ('voc/2007', 'voc/2012', 'coco/2017', 'mnist', 'cifar10', 'celeb_a'; see ``jaxvision.data.tfds``).
+      name: 'shapes', 'digits', 'photos', 'mixture', 'pairs', 'sr_photos' (embedded, nothing downloaded),
+        'paired_folder' (pix2pix A|B files under ``root``) or a TFDS name ('voc/2007', 'voc/2012', 'coco/2017',
+        'mnist', 'cifar10', 'celeb_a', 'div2k/bicubic_x4'; see ``jaxvision.data.tfds``).
       split: e.g. 'train', 'val', 'test' (which ones exist depends on the data set).
       batch_size: global batch size over all hosts and devices.
       seed: seeds the epoch order and per-batch augmentation.
       num_devices: if given, arrays get a leading device axis [D, B/D, ...] (for ``jax.pmap``).
       **options: data-set specific (``image_size``, ``max_boxes``, ``single_object``, ``backgrounds``,
-        ``num_examples`` for shapes; ``size`` for digits; ``patch_size`` for photos; ``kind`` for mixture;
+        ``num_examples`` for shapes; ``size`` for digits; ``patch_size`` for photos; ``kind`` for mixture and
+        pairs; ``patch_size``, ``scale`` for sr_photos and div2k; ``root``, ``direction`` for paired_folder;
         ``drop_remainder``, ``host_id``, ``num_hosts`` for all).
 
     Returns:
