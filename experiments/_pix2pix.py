@@ -37,8 +37,8 @@ class Pix2PixConfig:
     eval_split: str = "test"
     image_size: int = 64
     condition_channels: int = 3
-    ngf: int = 16
-    ndf: int = 16
+    ngf: int = 8
+    ndf: int = 8
     n_layers: int = 2                # PatchGAN stride-2 layers: 1 -> 16 px, 2 -> 34 px, 3 -> 70 px patches
     dropout: float = 0.5
     loss: Literal[LOSSES] = "non_saturating"
@@ -46,8 +46,8 @@ class Pix2PixConfig:
     learning_rate: float = 2e-4
     b1: float = 0.5
     b2: float = 0.999
-    batch_size: int = 16
-    num_steps: int = 1200
+    batch_size: int = 8
+    num_steps: int = 600
     baseline: bool = True            # also train the L1-only U-Net (the paper's ablation) for the comparison
     seed: int = 0
     data_parallel: bool = False

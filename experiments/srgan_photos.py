@@ -1,9 +1,11 @@
 """srgan_photos: SRResNet and SRGAN (Ledig et al. 2017), x4 super-resolution trained on the bundled photos.
 
-Phase 1 (``<workdir>/srresnet``): SRResNet pretraining with the MSE content loss alone (``generator_only``).
-Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss + 1e-3 x adversarial loss
-(the paper's discriminator on HR images); the content loss is MSE, or VGG54 (``content='vgg54'``, needs
-``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
+G is SRResNet with, by default, a global bicubic skip (``bicubic_skip``: G learns the residual over bicubic
+upsampling; the paper's G has none, ``--set bicubic_skip=False``: on this small data it does not beat bicubic in
+the CPU budget). Phase 1 (``<workdir>/srresnet``): SRResNet pretraining with the MSE content loss alone
+(``generator_only``). Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss +
+1e-3 x adversarial loss (the paper's discriminator on HR images); the content loss is MSE, or VGG54
+(``content='vgg54'``, needs ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
 (``jaxvision.data.sr_photos``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
@@ -42,6 +44,7 @@ class Config:
     downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
     num_blocks: int = 4
     nf: int = 32
+    bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
     ndf: int = 16
     content: Literal["mse", "vgg54"] = "mse"
     vgg_weights: str = ""             # torchvision vgg19 state_dict file (content='vgg54')
@@ -65,14 +68,15 @@ class Config:
 EVAL_KEYS = ("progress", "eval_crop")
 TINY = dict(patch_size=8, downscale=4, num_blocks=1, nf=8, ndf=4, batch_size=4, pretrain_steps=2, gan_steps=2,
             log_every=1, checkpoint_every=2, progress=False, eval_crop=32)
-PRESETS = {"div2k": dict(data="div2k/bicubic_x4", patch_size=24, num_blocks=16, nf=64, ndf=64,
+PRESETS = {"div2k": dict(data="div2k/bicubic_x4", patch_size=24, num_blocks=16, nf=64, ndf=64, bicubic_skip=False,
                          pretrain_steps=1_000_000, pretrain_learning_rate=1e-4, gan_steps=200_000,
                          data_parallel=True, log_every=500, checkpoint_every=10_000)}
 
 
 def models(cfg: Config):
     axis = parallel.AXIS if cfg.data_parallel else None
-    return (SRResNet(scale=cfg.scale, num_blocks=cfg.num_blocks, nf=cfg.nf, bn_axis_name=axis),
+    return (SRResNet(scale=cfg.scale, num_blocks=cfg.num_blocks, nf=cfg.nf, bicubic_skip=cfg.bicubic_skip,
+                     bn_axis_name=axis),
             SRGANDiscriminator(ndf=cfg.ndf, bn_axis_name=axis))
 
 

@@ -20,6 +20,7 @@ import math
 from functools import partial
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxvision._checks import check_positive, check_rank
@@ -54,12 +55,15 @@ class SRResNet(nn.Module):
       scale: upscaling factor, a power of two (4 in the paper: two sub-pixel x2 stages).
       num_blocks: residual blocks B (16 in the paper).
       nf: feature width (64).
+      bicubic_skip: add the bicubic upsampling of the input to the output (global residual learning, as VDSR;
+        not in the paper's SRResNet, which must learn the identity part too: False reproduces the paper).
       bn_axis_name: device axis for synchronized BatchNorm under pmap, or None.
     """
 
     scale: int = 4
     num_blocks: int = 16
     nf: int = 64
+    bicubic_skip: bool = False
     bn_axis_name: str | None = None
 
     @nn.compact
@@ -77,7 +81,11 @@ class SRResNet(nn.Module):
         h = skip + _bn(train, self.bn_axis_name)(conv(self.nf, use_bias=False)(h))
         for _ in range(int(math.log2(self.scale))):
             h = nn.PReLU()(pixel_shuffle(conv(4 * self.nf)(h), 2))
-        return nn.Conv(3, (9, 9), padding=4)(h)
+        out = nn.Conv(3, (9, 9), padding=4)(h)
+        if self.bicubic_skip:
+            b, hh, ww, c = x.shape
+            out = out + jax.image.resize(x.astype(jnp.float32), (b, hh * self.scale, ww * self.scale, c), "cubic")
+        return out
 
 
 class SRGANDiscriminator(nn.Module):
