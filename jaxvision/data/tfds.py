@@ -1,4 +1,4 @@
-"""TFDS adapters: voc/2007, voc/2012, coco/2017, mnist, cifar10, celeb_a -> the embedded data sets' batch format.
+"""TFDS adapters: voc/2007, voc/2012, coco/2017, mnist, cifar10, celeb_a, div2k/bicubic_x4 -> jaxvision batches.
 
 Examples are read by random access through ``tfds.data_source`` (ArrayRecord files; reading needs no TensorFlow),
 so the epoch order, host sharding and exact resume work exactly as for the embedded data sets. The data must have
@@ -18,6 +18,9 @@ Batch formats:
 - mnist, cifar10: ``image`` float32 [B, H, W, C] in [0, 1], ``label`` int32 [B].
 - celeb_a: ``image`` float32 [B, S, S, 3] in [0, 1]: the centre 178x178 square resized to ``image_size``;
   ``attributes`` bool [B, 40] (sorted attribute names in ``.info['attribute_names']``).
+- div2k/bicubic_x4: ``low_res`` float32 [B, P, P, 3] and ``image`` (HR) [B, 4P, 4P, 3] in [0, 1], aligned
+  patches (``patch_size`` P, default 24: the SRGAN paper's 96-px HR crops); random position + flip on 'train',
+  the centre patch otherwise (DIV2K images differ in size; whole-image evaluation reads the source directly).
 Split names: 'train', 'val' (TFDS 'validation') and 'test', or any TFDS split string.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ from jaxvision.data.base import Dataset
 DETECTION = ("voc/2007", "voc/2012", "coco/2017")
 CLASSIFICATION = ("mnist", "cifar10")
 FACES = ("celeb_a",)
+SUPER_RESOLUTION = ("div2k/bicubic_x4",)
 SPLIT_ALIASES = {"val": "validation"}
 DEFAULT_IMAGE_SIZE = {"voc/2007": 300, "voc/2012": 300, "coco/2017": 320, "celeb_a": 64}
 DEFAULT_MAX_BOXES = {"voc/2007": 42, "voc/2012": 56, "coco/2017": 100}
@@ -129,6 +133,26 @@ def convert_face(example: dict, image_size: int, attribute_names: Sequence[str])
             "attributes": np.array([bool(attrs.get(a, False)) for a in attribute_names], bool)}
 
 
+def convert_super_resolution(example: dict, patch_size: int, scale: int, rng=None) -> dict:
+    """One TFDS div2k example (uint8 ``lr`` [h, w, 3], ``hr`` [h scale, w scale, 3]) -> aligned float32 patches
+    ``low_res`` [P, P, 3] and ``image`` [P scale, P scale, 3]: at a random position with a random flip when
+    ``rng`` is given, else the centre."""
+    lr, hr = np.asarray(example["lr"]), np.asarray(example["hr"])
+    h, w = lr.shape[:2]
+    if h < patch_size or w < patch_size or hr.shape[0] < h * scale or hr.shape[1] < w * scale:
+        raise ValueError(f"div2k example: expected lr >= {patch_size} px and hr = {scale} x lr, got lr {lr.shape}, "
+                         f"hr {hr.shape}")
+    if rng is None:
+        y, x = (h - patch_size) // 2, (w - patch_size) // 2
+    else:
+        y, x = int(rng.integers(0, h - patch_size + 1)), int(rng.integers(0, w - patch_size + 1))
+    p, s = patch_size, scale
+    out = {"low_res": lr[y:y + p, x:x + p], "image": hr[y * s:(y + p) * s, x * s:(x + p) * s]}
+    if rng is not None and rng.random() < 0.5:
+        out = {k: v[:, ::-1] for k, v in out.items()}
+    return {k: v.astype(np.float32) / 255.0 for k, v in out.items()}
+
+
 def _class_names(source) -> tuple[str, ...] | None:
     try:
         features = source.dataset_info.features
@@ -206,15 +230,17 @@ def detection_info(name: str, split: str, source, image_size: int, max_boxes: in
 
 
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, name: str,
-         image_size: int | None = None, max_boxes: int | None = None, data_dir: str | None = None,
+         image_size: int | None = None, max_boxes: int | None = None, patch_size: int = 24,
+         data_dir: str | None = None,
          download: bool = False, source=None, shuffle: bool | None = None, drop_remainder: bool = True,
          host_id=None, num_hosts=None, augment: str | None = None, resize: str = "pil") -> Dataset:
     """A TFDS data set as a ``Dataset`` (see the module docstring and ``jaxvision.data.load``).
 
     Args:
-      name: one of voc/2007, voc/2012, coco/2017, mnist, cifar10, celeb_a.
+      name: one of voc/2007, voc/2012, coco/2017, mnist, cifar10, celeb_a, div2k/bicubic_x4.
       image_size: output side S for detection and celeb_a (defaults: VOC 300, COCO 320, celeb_a 64).
       max_boxes: padded objects per image (defaults: voc/2007 42, voc/2012 56, coco 100: the largest counts).
+      patch_size: low-resolution patch side for div2k/bicubic_x4 (HR patches are 4x).
       data_dir: TFDS data directory. download: download and prepare if missing (may need TensorFlow).
       source: use this random-access sequence of TFDS-format examples instead of ``tfds.data_source``.
       augment: detection only: 'ssd' for SSD's photometric distortion, IoU crop and flip
@@ -239,8 +265,22 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         attribute_names = tuple(sorted(source[0].get("attributes", {})))
         info.update(image_size=(size, size), channels=3, attribute_names=attribute_names)
         convert = lambda ex, i: convert_face(ex, size, attribute_names)  # noqa: E731
+    elif name in SUPER_RESOLUTION:
+        scale = int(name.rsplit("x", 1)[1])
+        info.update(image_size=(patch_size * scale,) * 2, low_res_size=(patch_size, patch_size), scale=scale,
+                    channels=3)
+        train = split == "train"
+
+        def make_batch(idx, rngs):  # random HR crops on 'train' (rng from (seed, epoch, position)), centre otherwise
+            examples = [convert_super_resolution(source[int(i)], patch_size, scale, rngs[j] if train else None)
+                        for j, i in enumerate(idx)]
+            return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+        return Dataset(len(source), make_batch, batch_size, seed=seed,
+                       shuffle=train if shuffle is None else shuffle, drop_remainder=drop_remainder,
+                       num_devices=num_devices, host_id=host_id, num_hosts=num_hosts, info=info)
     else:
-        raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES}, got {name!r}")
+        raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES + SUPER_RESOLUTION}, got {name!r}")
     if augment not in (None, "none") and name not in DETECTION:
         raise ValueError(f"augment: only for detection data sets, got {augment!r} for {name!r}")
     return source_dataset(source, convert, split, batch_size, seed, num_devices, info=info, shuffle=shuffle,

@@ -1,5 +1,5 @@
 """jaxvision.metrics: ``detection/`` (mAP, PR curves, FPS), ``generative/`` (FID, IS, KID) and ``image/`` (PSNR,
-SSIM); every public name is also importable from here."""
+SSIM, Sobel sharpness); every public name is also importable from here."""
 
 from jaxvision.metrics import detection, generative, image
 from jaxvision.metrics.detection import (
@@ -37,4 +37,4 @@ from jaxvision.metrics.generative import (
     nearest_modes,
     save_stats,
 )
-from jaxvision.metrics.image import psnr, ssim
+from jaxvision.metrics.image import mean_gradient_magnitude, psnr, ssim

@@ -72,3 +72,15 @@ def test_bad_input():
         ssim(a[:, :10, :10], b[:, :10, :10])
     with pytest.raises(ValueError, match="a: expected"):
         psnr(a[0, 0], b[0, 0])
+
+
+def test_mean_gradient_magnitude_matches_skimage_sobel():
+    import skimage.filters
+
+    from jaxvision.metrics import mean_gradient_magnitude
+
+    x = np.random.default_rng(3).uniform(size=(2, 9, 7, 3)).astype(np.float32)
+    want = [np.mean([skimage.filters.sobel(im[..., c]) for c in range(3)]) for im in x]
+    np.testing.assert_allclose(mean_gradient_magnitude(x), want, rtol=1e-5)
+    np.testing.assert_allclose(mean_gradient_magnitude(x[0]), want[0], rtol=1e-5)
+    assert float(mean_gradient_magnitude(np.full((8, 8, 1), 0.3, np.float32))) < 1e-6

@@ -1,2 +1,3 @@
-"""Full-reference image-quality metrics: PSNR and SSIM (scikit-image-exact)."""
+"""Image-quality metrics: PSNR and SSIM (scikit-image-exact, full reference) and the Sobel sharpness measure."""
 from jaxvision.metrics.image.psnr_ssim import psnr, ssim
+from jaxvision.metrics.image.sharpness import mean_gradient_magnitude

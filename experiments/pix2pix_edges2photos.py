@@ -1,0 +1,38 @@
+"""pix2pix_edges2photos: Pix2Pix (Isola et al. 2017) from Canny edge maps to photo crops, vs L1 only.
+
+The embedded ``pairs`` data (``kind='edges'``): ``skimage.feature.canny`` edges of 64-px crops of the bundled
+training photos -> the crops; held-out pairs come from the held-out photos (coffee, rocket). Trains Pix2Pix and the
+L1-only U-Net baseline (``experiments/_pix2pix.py``) and reports L1, PSNR, SSIM and Sobel sharpness on 128
+held-out pairs, with ``triplets.png`` (edges | L1 | Pix2Pix | target). ``--set preset=paper``: the paper's 256-px
+setting on a pix2pix A|B folder (``data_root``, e.g. edges2shoes).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from experiments import _pix2pix
+from experiments._pix2pix import Pix2PixConfig
+
+NAME = "pix2pix_edges2photos"
+
+
+@dataclasses.dataclass
+class Config(Pix2PixConfig):
+    kind: Literal["shapes", "edges"] = "edges"
+    condition_channels: int = 1
+
+
+EVAL_KEYS = _pix2pix.EVAL_KEYS
+TINY = dict(_pix2pix.TINY)
+PRESETS = {"paper": dict(_pix2pix.PAPER)}
+
+
+def train(cfg: Config, workdir: str) -> dict:
+    """Train Pix2Pix and the L1 baseline; return the held-out metrics."""
+    return _pix2pix.train(cfg, workdir, NAME)
+
+
+def evaluate(cfg: Config, workdir: str) -> dict:
+    """Held-out L1 / PSNR / SSIM / sharpness of Pix2Pix and the L1 baseline; rewrites triplets.png."""
+    return _pix2pix.evaluate(cfg, workdir, NAME)

@@ -1,0 +1,168 @@
+"""srgan_photos: SRResNet and SRGAN (Ledig et al. 2017), x4 super-resolution trained on the bundled photos.
+
+G is SRResNet with, by default, a global bicubic skip (``bicubic_skip``: G learns the residual over bicubic
+upsampling; the paper's G has none, ``--set bicubic_skip=False``: on this small data it does not beat bicubic in
+the CPU budget). Phase 1 (``<workdir>/srresnet``): SRResNet pretraining with the MSE content loss alone
+(``generator_only``). Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss +
+1e-3 x adversarial loss (the paper's discriminator on HR images); the content loss is MSE, or VGG54
+(``content='vgg54'``, needs ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
+
+Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
+(``jaxvision.data.sr_photos``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
+channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the Sobel
+sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
+``--set preset=div2k``: the paper's sizes on TFDS ``div2k/bicubic_x4`` (96-px HR patches, 16 blocks, 64 features).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments import _cgan
+from jaxvision import data
+from jaxvision.data import sr_photos
+from jaxvision.models.gan.srgan import SRGANDiscriminator, SRResNet, vgg54_features, vgg54_variables
+from jaxvision.train import MetricsWriter, parallel
+from jaxvision.train.gan import GANState, feature_term, make_conditional_gan_step, mse_term
+from jaxvision.train.images import save_image_grid
+
+NAME = "srgan_photos"
+PRETRAIN_DIR = "srresnet"
+
+
+@dataclasses.dataclass
+class Config:
+    data: Literal["sr_photos", "div2k/bicubic_x4"] = "sr_photos"
+    scale: int = 4
+    patch_size: int = 12              # LR patch side (HR patches are scale x)
+    downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
+    num_blocks: int = 4
+    nf: int = 32
+    bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
+    ndf: int = 16
+    content: Literal["mse", "vgg54"] = "mse"
+    vgg_weights: str = ""             # torchvision vgg19 state_dict file (content='vgg54')
+    vgg_weight: float = 0.006         # VGG54 term weight (features already scaled by 1/12.75)
+    adversarial_weight: float = 1e-3
+    batch_size: int = 16
+    pretrain_steps: int = 800
+    pretrain_learning_rate: float = 1e-3
+    gan_steps: int = 200
+    gan_learning_rate: float = 1e-4
+    b1: float = 0.9
+    seed: int = 0
+    data_parallel: bool = False
+    eval_crop: int = 96               # side of the HR crops in sr_comparison.png
+    log_every: int = 50
+    checkpoint_every: int = 500
+    keep: int = 2
+    progress: bool = True
+
+
+EVAL_KEYS = ("progress", "eval_crop")
+TINY = dict(patch_size=8, downscale=4, num_blocks=1, nf=8, ndf=4, batch_size=4, pretrain_steps=2, gan_steps=2,
+            log_every=1, checkpoint_every=2, progress=False, eval_crop=32)
+PRESETS = {"div2k": dict(data="div2k/bicubic_x4", patch_size=24, num_blocks=16, nf=64, ndf=64, bicubic_skip=False,
+                         pretrain_steps=1_000_000, pretrain_learning_rate=1e-4, gan_steps=200_000,
+                         data_parallel=True, log_every=500, checkpoint_every=10_000)}
+
+
+def models(cfg: Config):
+    axis = parallel.AXIS if cfg.data_parallel else None
+    return (SRResNet(scale=cfg.scale, num_blocks=cfg.num_blocks, nf=cfg.nf, bicubic_skip=cfg.bicubic_skip,
+                     bn_axis_name=axis),
+            SRGANDiscriminator(ndf=cfg.ndf, bn_axis_name=axis))
+
+
+def make_state(cfg: Config, learning_rate: float) -> GANState:
+    g, d = models(cfg)
+    kg, kd, kr = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
+    p = cfg.patch_size
+    return GANState.create(
+        g_apply_fn=g.apply, g_variables=g.init(kg, jnp.zeros((1, p, p, 3)), train=False),
+        d_apply_fn=d.apply, d_variables=d.init(kd, jnp.zeros((1, p * cfg.scale, p * cfg.scale, 3)), train=False),
+        g_tx=optax.adam(learning_rate, b1=cfg.b1), d_tx=optax.adam(learning_rate, b1=cfg.b1), rng=kr)
+
+
+def content_terms(cfg: Config):
+    if cfg.content == "mse":
+        return [mse_term(1.0)]
+    if not cfg.vgg_weights:
+        raise ValueError("vgg_weights: content='vgg54' needs a local torchvision vgg19 state_dict file, got ''")
+    return [feature_term(vgg54_features(vgg54_variables(cfg.vgg_weights)), cfg.vgg_weight, name="vgg54")]
+
+
+def load_data(cfg: Config, split: str, num_devices=None):
+    if cfg.data == "sr_photos":
+        return data.load("sr_photos", split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
+                         patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale)
+    return data.load(cfg.data, split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
+                     patch_size=cfg.patch_size)
+
+
+def train(cfg: Config, workdir: str) -> dict:
+    """SRResNet pretraining (MSE), then SRGAN fine-tuning; returns the held-out metrics."""
+    if cfg.data == "div2k/bicubic_x4" and cfg.scale != 4:
+        raise ValueError(f"scale: div2k/bicubic_x4 is x4, got scale={cfg.scale}")
+    axis = parallel.AXIS if cfg.data_parallel else None
+    ds = load_data(cfg, "train", parallel.local_device_count() if cfg.data_parallel else None)
+    terms = content_terms(cfg)
+    pre_step = _cgan.fit_step(make_conditional_gan_step(terms=[mse_term(1.0)], generator_only=True,
+                                                        axis_name=axis), condition_key="low_res")
+    pre_dir = os.path.join(workdir, PRETRAIN_DIR)
+    pre, _ = _cgan.run_phase(make_state(cfg, cfg.pretrain_learning_rate), pre_step, ds, cfg, pre_dir,
+                             f"{NAME}/{PRETRAIN_DIR}", cfg.pretrain_steps)
+    gan_step = _cgan.fit_step(make_conditional_gan_step(
+        "non_saturating", terms=terms, adversarial_weight=cfg.adversarial_weight, condition_in_discriminator=False,
+        axis_name=axis), condition_key="low_res")
+    state = make_state(cfg, cfg.gan_learning_rate).replace(g_params=pre.g_params, g_batch_stats=pre.g_batch_stats)
+    state = state.replace(g_opt_state=state.g_tx.init(state.g_params))
+    _, summary = _cgan.run_phase(state, gan_step, ds, cfg, workdir, NAME, cfg.gan_steps)
+    return {**{f"train_{k}": v for k, v in summary.items() if isinstance(v, float)}, **evaluate(cfg, workdir)}
+
+
+def _super_resolve(state: GANState, lr01: np.ndarray) -> np.ndarray:
+    fn = jax.jit(lambda v, x: state.g_apply_fn(v, x, train=False))
+    return _cgan.unit_range(fn(state.generator_variables(), _cgan.gan_range(jnp.asarray(lr01)[None])))[0]
+
+
+def evaluate(cfg: Config, workdir: str) -> dict:
+    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet and SRGAN.
+    Writes sr_comparison.png."""
+    if cfg.data != "sr_photos":
+        raise ValueError(f"data: whole-image evaluation is on the embedded photos, got data={cfg.data!r} "
+                         "(evaluate div2k runs with --set data=sr_photos)")
+    pre = _cgan.restore_phase(make_state(cfg, cfg.pretrain_learning_rate), os.path.join(workdir, PRETRAIN_DIR),
+                              f"{NAME}/{PRETRAIN_DIR}", cfg)
+    gan = _cgan.restore_phase(make_state(cfg, cfg.gan_learning_rate), workdir, NAME, cfg)
+    methods = {"bicubic": lambda lr: sr_photos.bicubic_upscale(lr, cfg.scale),
+               "srresnet": lambda lr: _super_resolve(pre, lr), "srgan": lambda lr: _super_resolve(gan, lr)}
+    per = {k: [] for k in methods}
+    crops = []
+    for lr, hr in sr_photos.whole_images("test", cfg.scale, cfg.downscale):
+        row = []
+        for key, fn in methods.items():
+            sr = fn(lr)
+            per[key].append(_cgan.image_metrics(sr[None], hr[None], y_channel=True, crop_border=cfg.scale))
+            row.append(sr)
+        c = min(cfg.eval_crop, *hr.shape[:2])
+        y, x = (hr.shape[0] - c) // 2, (hr.shape[1] - c) // 2
+        crops += [im[y:y + c, x:x + c] for im in row + [hr]]
+    out = {"num_test_images": len(per["bicubic"])}
+    for key, rows in per.items():
+        for m in ("psnr", "ssim", "sharpness", "sharpness_ratio"):
+            out[f"{key}_{m}_y" if m in ("psnr", "ssim") else f"{key}_{m}"] = float(np.mean([r[m] for r in rows]))
+    out["hr_sharpness"] = float(np.mean([r["sharpness_target"] for r in per["bicubic"]]))
+    out["srresnet_gain_db"] = out["srresnet_psnr_y"] - out["bicubic_psnr_y"]
+    save_image_grid(os.path.join(workdir, "sr_comparison.png"), np.stack(crops), ncol=4,
+                    scale=max(1, 128 // cfg.eval_crop))
+    writer = MetricsWriter(workdir)
+    writer.write(int(gan.step), "eval", out)
+    writer.close()
+    return out

@@ -1,0 +1,91 @@
+"""``sr_photos``: super-resolution pairs from the bundled photos (``jaxvision.data.photos``), x``scale`` bicubic.
+
+High-resolution (HR) images are the photos area-downscaled by ``downscale`` (train photos for 'train', the held-out
+photos coffee and rocket for 'val'/'test'); the low-resolution (LR) input is the HR image downscaled by ``scale``
+with PIL's bicubic filter (antialiased, like MATLAB's ``imresize``, the protocol of the SR papers), clipped to
+[0, 1]. Batches ``{'low_res': float32 [B, P, P, 3], 'image': float32 [B, P scale, P scale, 3]}`` in [0, 1], with
+``P = patch_size``: random HR crops (+ flip) redrawn every epoch on 'train', fixed crops on 'val'/'test'.
+``whole_images(split)`` returns the held-out photos whole (cropped to a multiple of ``scale``), the test set of
+``experiments/srgan_photos.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jaxvision._checks import check_choice, check_positive
+from jaxvision.data import photos
+from jaxvision.data.base import Dataset
+
+SPLITS = ("train", "val", "test")
+
+
+def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    from PIL import Image
+
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c]), mode="F").resize((w, h), Image.BICUBIC))
+             for c in range(img.shape[-1])]
+    return np.clip(np.stack(chans, -1), 0.0, 1.0).astype(np.float32)
+
+
+def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+    """HR float32 [H, W, C] in [0, 1] (H, W divisible by ``scale``) -> LR [H/scale, W/scale, C] (PIL bicubic)."""
+    h, w = hr.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f"hr: expected H and W divisible by scale={scale}, got {hr.shape}")
+    return _resize(np.asarray(hr, np.float32), h // scale, w // scale)
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """LR float32 [h, w, C] -> [h scale, w scale, C] in [0, 1] (PIL bicubic): the bicubic baseline."""
+    h, w = lr.shape[:2]
+    return _resize(np.asarray(lr, np.float32), h * scale, w * scale)
+
+
+def whole_images(split: str = "test", scale: int = 4, downscale: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The split's photos whole: ``[(lr [h, w, 3], hr [h scale, w scale, 3])]`` (HR cropped to multiples of
+    ``scale`` at the bottom/right)."""
+    check_choice("split", split, SPLITS)
+    out = []
+    for img in photos.images("train" if split == "train" else "test", downscale):
+        h, w = (s // scale * scale for s in img.shape[:2])
+        hr = np.ascontiguousarray(img[:h, :w])
+        out.append((bicubic_downscale(hr, scale), hr))
+    return out
+
+
+def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, patch_size: int = 24,
+         scale: int = 4, downscale: int = 2, num_examples: int | None = None, drop_remainder: bool = True,
+         host_id=None, num_hosts=None) -> Dataset:
+    """SR patch batches (see the module docstring and ``jaxvision.data.load``).
+
+    Args:
+      patch_size: LR patch side P (HR patches are P * scale).
+      scale: upscaling factor (4 in SRGAN).
+      downscale: area downscale of the photos before anything else (HR resolution).
+      num_examples: patches per epoch (default 4096 train, 256 val/test).
+    """
+    check_choice("split", split, SPLITS)
+    for name, v in (("patch_size", patch_size), ("scale", scale), ("downscale", downscale)):
+        check_positive(name, v)
+    n = (4096 if split == "train" else 256) if num_examples is None else num_examples
+    check_positive("num_examples", n)
+    pool = photos.images("train" if split == "train" else "test", downscale)
+    hr_size = patch_size * scale
+
+    def pairs(hr):
+        return {"low_res": np.stack([bicubic_downscale(x, scale) for x in hr]), "image": hr}
+
+    if split == "train":
+        photos.random_crops(np.random.default_rng(0), pool, 1, hr_size)  # validate sizes early
+
+        def make_batch(idx, rngs):
+            return pairs(photos.random_crops(rngs, pool, len(idx), hr_size, flip=True))
+    else:
+        fixed = pairs(photos.random_crops(np.random.default_rng([seed, 5151]), pool, n, hr_size))
+
+        def make_batch(idx, rngs):
+            return {k: v[idx] for k, v in fixed.items()}
+    info = {"name": "sr_photos", "split": split, "image_size": (hr_size, hr_size), "low_res_size": (patch_size,
+            patch_size), "scale": scale, "channels": 3, "num_examples": n}
+    return Dataset(n, make_batch, batch_size, seed=seed, shuffle=split == "train", drop_remainder=drop_remainder,
+                   num_devices=num_devices, host_id=host_id, num_hosts=num_hosts, info=info)

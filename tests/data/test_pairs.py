@@ -1,0 +1,82 @@
+"""Paired data: pairs (shapes label maps, Canny edges), the pix2pix A|B folder format, sr_photos, div2k patches."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxvision import data
+from jaxvision.data import sr_photos
+from jaxvision.data.pairs import LABEL_PALETTE
+from jaxvision.data.tfds import load as tfds_load
+
+
+def test_shapes_pairs_label_map_matches_rendered_layout():
+    b = data.load("pairs", "test", 4, kind="shapes", image_size=32, num_examples=4).batch(0)
+    assert b["condition"].shape == b["image"].shape == (4, 32, 32, 3)
+    assert b["image"].dtype == np.float32 and 0 <= b["image"].min() and b["image"].max() <= 1
+    cond = b["condition"]
+    labelled = np.any(cond > 0, -1)
+    # every labelled pixel carries a palette colour, and the background is black
+    colours = {tuple(c) for c in np.round(cond[labelled]).astype(int)}
+    assert colours and colours <= {tuple(c) for c in LABEL_PALETTE.astype(int)}
+    # the label map is deterministic by data_seed and differs between splits
+    again = data.load("pairs", "test", 4, kind="shapes", image_size=32, num_examples=4).batch(0)
+    np.testing.assert_array_equal(again["condition"], cond)
+    train = data.load("pairs", "train", 4, kind="shapes", image_size=32, num_examples=4).batch(0)
+    assert not np.array_equal(np.sort(train["condition"].ravel()), np.sort(cond.ravel()))
+
+
+def test_edges_pairs_are_canny_of_the_target():
+    from skimage.color import rgb2gray
+    from skimage.feature import canny
+
+    ds = data.load("pairs", "test", 2, kind="edges", image_size=32, num_examples=2, sigma=1.0)
+    b = ds.batch(0)
+    assert b["condition"].shape == (2, 32, 32, 1) and b["image"].shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(b["condition"][0, ..., 0], canny(rgb2gray(b["image"][0]), sigma=1.0))
+    tb = data.load("pairs", "train", 2, kind="edges", image_size=32, num_examples=2).batch(0)
+    assert tb["condition"].shape == (2, 32, 32, 1) and set(np.unique(tb["condition"])) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="kind"):
+        data.load("pairs", "train", 2, kind="maps")
+
+
+def test_paired_folder_reads_a_b_halves(tmp_path):
+    (tmp_path / "val").mkdir()
+    r = np.random.default_rng(0)
+    a, b = r.integers(0, 256, (16, 16, 3), np.uint8), r.integers(0, 256, (16, 16, 3), np.uint8)
+    Image.fromarray(np.concatenate([a, b], 1)).save(tmp_path / "val" / "1.png")
+    Image.fromarray(np.concatenate([b, a], 1)).save(tmp_path / "val" / "2.png")
+    ds = data.load("paired_folder", "val", 2, root=str(tmp_path), image_size=16, direction="BtoA")
+    batch = ds.batch(0)
+    np.testing.assert_allclose(batch["condition"][0], b / 255.0, atol=1e-6)
+    np.testing.assert_allclose(batch["image"][0], a / 255.0, atol=1e-6)
+    jit = data.load("paired_folder", "val", 2, root=str(tmp_path), image_size=8, jitter=True).batch(0)
+    assert jit["condition"].shape == (2, 8, 8, 3)
+    with pytest.raises(FileNotFoundError, match="root"):
+        data.load("paired_folder", "train", 2, root=str(tmp_path))
+
+
+def test_sr_photos_low_res_is_bicubic_of_high_res():
+    b = data.load("sr_photos", "val", 2, patch_size=8, scale=4, num_examples=2).batch(0)
+    assert b["low_res"].shape == (2, 8, 8, 3) and b["image"].shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(b["low_res"][1], sr_photos.bicubic_downscale(b["image"][1], 4))
+    # PIL's bicubic equals a flat image's value on a flat image
+    flat = np.full((8, 8, 3), 0.25, np.float32)
+    np.testing.assert_allclose(sr_photos.bicubic_downscale(flat, 4), 0.25, atol=1e-6)
+    lr, hr = sr_photos.whole_images("test", scale=4, downscale=4)[0]
+    assert hr.shape[0] == 4 * lr.shape[0] and hr.shape[1] == 4 * lr.shape[1]
+    with pytest.raises(ValueError, match="scale"):
+        sr_photos.bicubic_downscale(np.zeros((6, 8, 3), np.float32), 4)
+
+
+def test_div2k_patches_are_aligned():
+    r = np.random.default_rng(0)
+    lr = r.integers(0, 256, (10, 12, 3), np.uint8)
+    hr = np.repeat(np.repeat(lr, 4, 0), 4, 1)
+    ds = tfds_load("train", 2, name="div2k/bicubic_x4", patch_size=6, source=[{"lr": lr, "hr": hr}] * 2)
+    b = ds.batch(0)
+    assert b["low_res"].shape == (2, 6, 6, 3) and b["image"].shape == (2, 24, 24, 3)
+    np.testing.assert_array_equal(b["image"][:, ::4, ::4], b["low_res"])
+    val = tfds_load("val", 1, name="div2k/bicubic_x4", patch_size=6, source=[{"lr": lr, "hr": hr}])
+    np.testing.assert_allclose(val.batch(0)["low_res"][0], lr[2:8, 3:9] / 255.0, rtol=1e-6)
+
+

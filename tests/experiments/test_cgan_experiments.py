@@ -1,0 +1,53 @@
+"""pix2pix_* and srgan_photos: TINY runs end to end (both phases, metrics, PNGs, checkpoints), bad input."""
+import json
+
+import numpy as np
+import pytest
+
+import experiments
+from experiments import _pix2pix, pix2pix_edges2photos, pix2pix_shapes, srgan_photos
+from jaxvision.train.checkpoint import CheckpointManager
+
+
+def test_pix2pix_tiny_run_trains_gan_and_l1_baseline(tmp_path):
+    cfg = experiments.make_config(pix2pix_shapes, {}, tiny=True)
+    out = pix2pix_shapes.train(cfg, str(tmp_path))
+    for key in ("pix2pix", "l1"):
+        assert np.isfinite(out[f"{key}_psnr"]) and 0 <= out[f"{key}_ssim"] <= 1 and out[f"{key}_sharpness"] >= 0
+    assert out["num_eval"] == 4 and (tmp_path / "triplets.png").exists()
+    records = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert {"d_loss", "g_adv", "g_l1", "g_loss"} <= set(records[0])
+    base = [json.loads(line) for line in open(tmp_path / _pix2pix.BASELINE_DIR / "metrics.jsonl")]
+    assert "g_l1" in base[0] and "d_loss" not in base[0]          # the baseline never runs D
+    with CheckpointManager(str(tmp_path), pix2pix_shapes.NAME) as ckpt:
+        assert ckpt.latest_step() == 2
+    again = pix2pix_shapes.evaluate(cfg, str(tmp_path))
+    assert again["pix2pix_psnr"] == pytest.approx(out["pix2pix_psnr"], rel=1e-6)
+
+
+def test_pix2pix_edges_data_matches_model_and_bad_condition_channels_fail_early(tmp_path):
+    cfg = experiments.make_config(pix2pix_edges2photos, {}, tiny=True)
+    _pix2pix.check_data(cfg, _pix2pix.load_data(cfg, "train", 2))   # 1-channel edges, 3-channel photos
+    bad = experiments.make_config(pix2pix_edges2photos, {"condition_channels": 3}, tiny=True)
+    with pytest.raises(ValueError, match="condition_channels"):
+        pix2pix_edges2photos.train(bad, str(tmp_path))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_srgan_tiny_run_pretrains_then_fine_tunes(tmp_path):
+    cfg = experiments.make_config(srgan_photos, {}, tiny=True)
+    out = srgan_photos.train(cfg, str(tmp_path))
+    for key in ("bicubic", "srresnet", "srgan"):
+        assert np.isfinite(out[f"{key}_psnr_y"]) and out[f"{key}_sharpness"] > 0
+    assert out["srresnet_gain_db"] == pytest.approx(out["srresnet_psnr_y"] - out["bicubic_psnr_y"])
+    assert out["num_test_images"] == 2 and (tmp_path / "sr_comparison.png").exists()
+    pre = [json.loads(line) for line in open(tmp_path / srgan_photos.PRETRAIN_DIR / "metrics.jsonl")]
+    assert "g_mse" in pre[0] and "d_loss" not in pre[0]
+    gan = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert {"g_adv", "g_mse", "d_loss"} <= set(gan[0])
+
+
+def test_srgan_vgg54_without_weights_is_a_clear_error(tmp_path):
+    cfg = experiments.make_config(srgan_photos, {"content": "vgg54"}, tiny=True)
+    with pytest.raises(ValueError, match="vgg_weights"):
+        srgan_photos.train(cfg, str(tmp_path))
