@@ -244,6 +244,7 @@ def _image_folder(path, seed, n=3, size=20):
     return path
 
 
+@pytest.mark.slow  # every subcommand as a user runs it (~70 s): CI's slow step
 def test_every_subcommand_end_to_end(tmp_path, capsys, monkeypatch):
     """list, train, eval and fid as a user runs them: the console script, a real experiment, random Inception
     weights (--no-check-hash) and the missing-weights error."""

@@ -114,7 +114,8 @@ def _detection_rows(runs: dict) -> list[list[str]]:
 
 
 def detection(runs: dict) -> str:
-    return _table(["model", "data", "mAP@0.5 (VOC)", "COCO AP (AP50 / AP75)", "FPS (machine of the run)", "training", "run"],
+    return _table(["model", "data", "mAP@0.5 (VOC)", "COCO AP (AP50 / AP75)", "FPS (machine of the run)", "training",
+                   "run"],
                   ["---", "---", "---:", "---:", "---:", "---", "---"], _detection_rows(runs))
 
 

@@ -13,6 +13,8 @@ from experiments import dcgan_digits as dd
 from jaxvision.train import NonFiniteLossError
 from jaxvision.train.checkpoint import CheckpointManager
 
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+
 
 def _cfg(**kw):
     return experiments.make_config(dd, kw, tiny=True)

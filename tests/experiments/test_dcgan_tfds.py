@@ -8,6 +8,8 @@ import pytest
 import experiments
 from experiments import _dcgan
 
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+
 # native TFDS image shapes: the configs crop to a centre square and resize to cfg.size
 SHAPES = {"dcgan_mnist": (28, 28, 1), "dcgan_cifar10": (32, 32, 3), "dcgan_celeba": (218, 178, 3)}
 

@@ -7,6 +7,8 @@ import pytest
 
 import experiments
 
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+
 QUALITY = {"yolo_shapes": ("map50_voc", "coco_ap"), "ssd_shapes": ("map50_voc", "coco_ap"),
            "faster_rcnn_shapes": ("map50_voc", "coco_ap"),
            "localization_shapes": ("accuracy", "mean_iou", "map50_voc"), "landmarks_shapes": ("nme", "pck@0.1")}

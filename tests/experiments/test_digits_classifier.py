@@ -7,6 +7,8 @@ import pytest
 import experiments
 from experiments import _digits_classifier as dc
 
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+
 
 def test_registry_finds_it():
     assert "digits_classifier" in experiments.names()

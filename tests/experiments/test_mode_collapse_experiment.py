@@ -1,8 +1,11 @@
 """mode_collapse: tiny run writes the table, the PNGs and one checkpoint per (data, loss); evaluate re-scores it."""
 import numpy as np
+import pytest
 
 import experiments
 from experiments import mode_collapse as mc
+
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
 
 
 def test_tiny_run_and_evaluate(tmp_path):

@@ -4,11 +4,15 @@ import pathlib
 import re
 import sys
 
+import pytest
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "data"))
 
 from folder_fixtures import write_coco  # noqa: E402
 
 from experiments import _cli  # noqa: E402
+
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 

@@ -7,6 +7,8 @@ import pytest
 
 import experiments
 
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+
 
 @pytest.mark.parametrize("name", ["rcnn_shapes", "fast_rcnn_shapes"])
 def test_tiny_train_then_evaluate(name, tmp_path):

@@ -12,6 +12,8 @@ import pathlib
 import fingerprint as F
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+
 REFERENCE = json.loads((pathlib.Path(__file__).parent / "fixtures" / "reference.json").read_text())
 
 # Fields added after the reference was taken: {experiment: {field: default}}; the default reproduces the old run.
