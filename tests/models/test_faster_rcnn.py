@@ -161,3 +161,47 @@ def test_loss_needs_a_forward_with_targets(tiny):
     outputs = jax.eval_shape(model.apply, variables, jnp.asarray(batch["image"]))
     with pytest.raises(ValueError, match="outputs: .*targets=True"):
         faster_rcnn.loss_fn(outputs, batch, jax.random.PRNGKey(0))
+
+
+def test_classify_valid_rois_blocked_equals_dense_and_zeroes_padding():
+    """The CPU's blocked head (blocks without a valid RoI skipped) == all RoIs at once, on valid rows; padding
+    rows are zero on both; R not a multiple of the block, valid RoIs not a prefix, one image without any."""
+    rng = np.random.RandomState(0)
+    features = jnp.asarray(rng.randn(3, 8, 8, 5).astype(np.float32))
+    xy = rng.uniform(0, 24, (3, 21, 2))
+    rois = jnp.asarray(np.concatenate([xy, xy + rng.uniform(2, 8, (3, 21, 2))], -1).astype(np.float32))
+    valid = np.zeros((3, 21), bool)
+    valid[0, :5] = True
+    valid[1, [2, 17, 20]] = True  # image 2 has none
+    head = roi_heads.RoIBoxHead(num_classes=C, representation_size=16)
+    pooled = roi_heads.pool_rois(features, rois, 3, 0.25, 2)
+    params = head.init(jax.random.PRNGKey(0), pooled)
+
+    def classify(strategy):
+        return roi_heads.classify_valid_rois(lambda p: head.apply(params, p), features, rois, jnp.asarray(valid),
+                                             block=4, strategy=strategy, output_size=3, spatial_scale=0.25,
+                                             sampling_ratio=2)
+
+    want_logits, want_deltas = head.apply(params, pooled)
+    for strategy in ("blocked", "dense", None):
+        logits, deltas = classify(strategy)
+        assert logits.shape == (3, 21, C + 1) and deltas.shape == (3, 21, C + 1, 4)
+        np.testing.assert_allclose(np.asarray(logits)[valid], np.asarray(want_logits)[valid], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(deltas)[valid], np.asarray(want_deltas)[valid], rtol=1e-5, atol=1e-6)
+        assert not np.asarray(logits)[~valid].any() and not np.asarray(deltas)[~valid].any()
+    with pytest.raises(ValueError, match="strategy"):
+        classify("sparse")
+    with pytest.raises(ValueError, match="roi_valid"):
+        roi_heads.classify_valid_rois(lambda p: head.apply(params, p), features, rois, jnp.asarray(valid[:, :4]))
+
+
+def test_tiny_predict_head_strategies_agree(tiny):
+    """At test time the model's head outputs on the CPU (blocked) equal the accelerators' (all RoIs at once)."""
+    model, variables, batch, *_ = tiny
+    images = jnp.asarray(batch["image"])
+    out = jax.jit(model.apply)(variables, images)
+    dense = jax.jit(model.clone(head_strategy="dense").apply)(variables, images)
+    valid = np.asarray(out["roi_valid"])
+    assert valid.any() and (np.asarray(dense["roi_valid"]) == valid).all()
+    for key in ("class_logits", "box_regression"):
+        np.testing.assert_allclose(np.asarray(out[key])[valid], np.asarray(dense[key])[valid], rtol=1e-4, atol=1e-5)

@@ -15,8 +15,9 @@
   RoIs per image are sampled (IoU >= 0.5 foreground, at most 25 %), pooled with ``roi_align`` (7 x 7, sampling
   ratio 2) and fed to ``RoIBoxHead`` (two FC layers, class logits, class-specific deltas with ``BoxCoder`` weights
   (10, 10, 5, 5)); loss = cross-entropy + smooth-L1 (beta 1/9) / number of sampled RoIs. At test time the head
-  runs on all ``post_nms_top_n_test`` proposals; ``decode`` + ``multiclass_nms`` (score > 0.05, per-class NMS
-  0.5, 100 detections) end ``predict_fn``'s one jitted program.
+  runs on the ``post_nms_top_n_test`` proposal slots (``roi_heads.classify_valid_rois``: on the CPU only blocks
+  holding valid proposals, since after the RPN's NMS most slots are padding); ``decode`` + ``multiclass_nms``
+  (score > 0.05, per-class NMS 0.5, 100 detections) end ``predict_fn``'s one jitted program.
 
 Training runs ``model.apply(..., targets=batch, rngs={'sample': key})`` (RoI sampling) and ``loss_fn(outputs,
 batch, rng=key)`` (RPN anchor sampling): ``make_loss_fn(model, loss_fn, targets=True, loss_rng=True)``.
@@ -153,6 +154,8 @@ class FasterRCNN(nn.Module):
         box_batch_size_per_image, box_positive_fraction, box_fg_iou, box_bg_iou: RoI sampling (512, 0.25, 0.5, 0.5).
         representation_size: RoI head FC width (1024). pool_size: RoI Align output (7). sampling_ratio: 2.
         rpn_channels: channels of the RPN's 3x3 conv (None: the feature map's).
+        head_strategy: test-time RoI head, ``roi_heads.classify_valid_rois``'s ``strategy`` (None: blocks of
+            valid proposals on the CPU, all proposal slots at once on accelerators).
         pixel_mean, pixel_std: input normalization; dtype: computation dtype.
     """
 
@@ -174,6 +177,7 @@ class FasterRCNN(nn.Module):
     representation_size: int = 1024
     pool_size: int = 7
     sampling_ratio: int = 2
+    head_strategy: str | None = None
     pixel_mean: Sequence[float] = IMAGENET_MEAN
     pixel_std: Sequence[float] = IMAGENET_STD
     dtype: Any = jnp.float32
@@ -221,9 +225,16 @@ class FasterRCNN(nn.Module):
             rois, roi_valid = proposals, proposal_valid
         # torchvision MultiScaleRoIAlign's scale of one level: the nearest power of two of feature / image size
         scale = 2.0 ** round(math.log2(fhw[1] / hw[1]))
-        pooled = roi_heads.pool_rois(feats, rois, self.pool_size, scale, self.sampling_ratio)
-        logits, box_regression = roi_heads.RoIBoxHead(self.num_classes, self.representation_size, self.dtype,
-                                                      name="box_head")(pooled)
+        head = roi_heads.RoIBoxHead(self.num_classes, self.representation_size, self.dtype, name="box_head")
+        pool = dict(output_size=self.pool_size, spatial_scale=scale, sampling_ratio=self.sampling_ratio)
+        if targets is None and not self.is_initializing():  # test time: the head only where proposals are
+            head_params = {"params": self.variables["params"]["box_head"]}
+            unbound = head.clone(parent=None, name=None)
+            logits, box_regression = roi_heads.classify_valid_rois(
+                lambda pooled: unbound.apply(head_params, pooled), feats, rois, roi_valid,
+                strategy=self.head_strategy, **pool)
+        else:
+            logits, box_regression = head(roi_heads.pool_rois(feats, rois, **pool))
         out.update(rois=rois, roi_valid=roi_valid, class_logits=logits, box_regression=box_regression)
         return out
 

@@ -7,6 +7,8 @@ padding), all per image and vmapped by the callers:
   background, optionally ignore below ``bg_iou_low`` as Fast R-CNN did), draw ``num_samples`` with at most
   ``positive_fraction`` foreground (``ops.balanced_sample``) and encode the foreground regression targets;
 - ``pool_rois``: ``roi_align`` (or ``roi_pool``) of ``[B, R, 4]`` boxes on one feature map;
+- ``classify_valid_rois``: pool + head at test time, on the CPU only for the blocks of RoIs that hold a valid one
+  (proposals are a valid prefix: most of a fixed-size proposal batch is padding);
 - ``RoIBoxHead``: torchvision's ``TwoMLPHead`` + ``FastRCNNPredictor`` (class logits with background at 0,
   class-specific deltas for ``C + 1`` classes);
 - ``box_head_loss``: ``fastrcnn_loss`` (cross-entropy over the sampled RoIs + smooth-L1 beta 1/9 of the true
@@ -18,6 +20,7 @@ Labels: the data's 0-based foreground labels ``l`` are head classes ``l + 1``; 0
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -138,6 +141,66 @@ def pool_rois(features, rois, output_size: int = 7, spatial_scale: float = 1.0, 
     else:
         raise ValueError(f"mode: expected 'align' or 'pool', got {mode!r}")
     return out.reshape(b, r, *out.shape[1:])
+
+
+#: RoIs per block of ``classify_valid_rois``'s CPU path.
+CPU_HEAD_BLOCK = 64
+
+
+def classify_valid_rois(head_apply, features, rois, roi_valid, *, block: int = CPU_HEAD_BLOCK,
+                        strategy: str | None = None, **pool_kwargs):
+    """``head_apply(pool_rois(features, rois, **pool_kwargs))`` at test time, rows of padding RoIs zeroed.
+
+    Args:
+        head_apply: pure ``pooled [B, r, o, o, Cf] -> (class_logits [B, r, K], box_regression [B, r, K, 4])``.
+        features: ``[B, H, W, Cf]``. rois: ``[B, R, 4]`` xyxy image px. roi_valid: ``bool [B, R]``.
+        block: RoIs per block of the ``'blocked'`` strategy.
+        strategy: ``None`` (by platform, below), ``'blocked'`` or ``'dense'`` to force one.
+        pool_kwargs: ``pool_rois``'s ``output_size``, ``spatial_scale``, ``sampling_ratio``, ``mode``.
+
+    Returns:
+        ``(class_logits [B, R, K], box_regression [B, R, K, 4])``, zero where ``roi_valid`` is False.
+
+    The RoI head of a fixed-shape predict runs on every proposal slot, and after the RPN's NMS most slots are
+    padding (a few dozen valid of 1000 is typical). ``'blocked'`` (the CPU's, chosen by
+    ``lax.platform_dependent``) takes the RoIs in blocks of ``block`` and a ``lax.cond`` skips every block without
+    a valid RoI in any image, so the cost follows the number of valid proposals; ``'dense'`` (accelerators, where
+    each sequential trip costs kernel launches and a ``cond`` a host round trip) takes all RoIs at once. Valid
+    rows agree between the two.
+    """
+    check_rank("rois", rois, 3, "[B, R, 4]")
+    if roi_valid.shape != rois.shape[:2]:
+        raise ValueError(f"roi_valid: expected shape {rois.shape[:2]} (rois' [B, R]), got {roi_valid.shape}")
+    dense = functools.partial(_classify_dense, head_apply, pool_kwargs)
+    blocked = functools.partial(_classify_blocked, dense, block)
+    if strategy is None:
+        return jax.lax.platform_dependent(features, rois, roi_valid, cpu=blocked, default=dense)
+    if strategy not in ("blocked", "dense"):
+        raise ValueError(f"strategy: expected None, 'blocked' or 'dense', got {strategy!r}")
+    return (blocked if strategy == "blocked" else dense)(features, rois, roi_valid)
+
+
+def _classify_dense(head_apply, pool_kwargs, features, rois, roi_valid):
+    logits, deltas = head_apply(pool_rois(features, rois, **pool_kwargs))
+    return jnp.where(roi_valid[..., None], logits, 0.0), jnp.where(roi_valid[..., None, None], deltas, 0.0)
+
+
+def _classify_blocked(dense, block, features, rois, roi_valid):
+    b, r = rois.shape[:2]
+    n = -(-r // block)
+    pad = n * block - r
+    roi_blocks = jnp.pad(rois, ((0, 0), (0, pad), (0, 0))).reshape(b, n, block, 4).swapaxes(0, 1)
+    valid_blocks = jnp.pad(roi_valid, ((0, 0), (0, pad))).reshape(b, n, block).swapaxes(0, 1)
+    shapes = jax.eval_shape(dense, features, roi_blocks[0], valid_blocks[0])
+
+    def zeros(_):
+        return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    def one_block(args):
+        return jax.lax.cond(jnp.any(args[1]), lambda a: dense(features, *a), zeros, args)
+
+    logits, deltas = jax.lax.map(one_block, (roi_blocks, valid_blocks))
+    return tuple(x.swapaxes(0, 1).reshape(b, n * block, *x.shape[3:])[:, :r] for x in (logits, deltas))
 
 
 class RoIBoxHead(nn.Module):
