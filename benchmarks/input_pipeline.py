@@ -30,7 +30,8 @@ image of each row and of each stage (insensitive to other jobs on the machine); 
 the ratio expected on 2 quiet cores from the CPU times: ``old`` uses one core, a threaded row both (decoding and
 OpenCV release the GIL), so expected = 2 x cpu(old) / cpu(row). Then the input rate a GPU run of ``ssd300_voc``
 needs: one train step ~ 3 forward passes (forward + backward), the SSD300 forward at batch 32 taking 8.7 ms on an
-H200 (``benchmarks/gpu.py``), so about 38 steps/s, 1226 images/s.
+H200 (``benchmarks/gpu.py``), so about 38 steps/s, 1226 images/s, and the host cores each row would keep busy
+at that rate (1226 x its CPU ms per image).
 """
 from __future__ import annotations
 
@@ -288,6 +289,7 @@ def main(argv=None) -> int:
             metrics[f"{key}_ratio"] = round(total / old_rate, 3)
     metrics |= {f"cpu_ms_per_image_{k}": v for k, v in cpu.items()}
     metrics |= {f"expected_quiet_2core_ratio_{k}": round(2 * cpu["old"] / cpu[k], 2) for k in cpu if k != "old"}
+    metrics |= {f"host_cores_for_ssd300_voc_gpu_{k}": round(need_steps * 32 * v / 1e3, 2) for k, v in cpu.items()}
     metrics |= {"target_ratio": 4.0, "stage_cpu_ms_per_image": stages,
                 "device_photometric_cpu_ms_per_image_if_run_on_this_cpu": device_ms,
                 "ssd300_voc_gpu_steps_per_s_needed": round(need_steps, 1),
@@ -319,7 +321,8 @@ def main(argv=None) -> int:
     print(f"device photometric_distort if run on this CPU: {device_ms:.2f} ms per image")
     print(f"a GPU ssd300_voc run needs ~{metrics['ssd300_voc_gpu_steps_per_s_needed']:.0f} steps/s = "
           f"{metrics['ssd300_voc_gpu_images_per_s_needed']:.0f} images/s (train step ~ {TRAIN_STEP_OVER_FORWARD:g} x "
-          f"the {SSD300_FWD_B32_H200_S * 1e3:g} ms H200 forward at batch 32)")
+          f"the {SSD300_FWD_B32_H200_S * 1e3:g} ms H200 forward at batch 32), i.e. host cores busy: " + ", ".join(
+              f"{k} {metrics[f'host_cores_for_ssd300_voc_gpu_{k}']:.1f}" for k in cpu))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
