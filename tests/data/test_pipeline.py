@@ -100,6 +100,9 @@ def test_ssd_geometric_is_ssd_without_the_colours():
         ex = A.hflip(A.resize_image(A.iou_crop(_source()[int(i)], rng), 24), rng)
         np.testing.assert_array_equal(ex["image"], b["image"][j])
         np.testing.assert_array_equal(A.photometric_distort(ex["image"], rng), a["image"][j])
+    # a function of (seed, epoch, index) whatever the loader: grain threads give the plain loop's uint8 batches
+    for k, got in enumerate(step_batches(geo, 0, 3, threads=2), start=0):
+        _same(got, geo.batch(k % len(geo), k // len(geo)))
 
 
 def test_bad_image_dtype_and_augment_name_the_argument():
