@@ -132,14 +132,36 @@ def hflip(batch: dict, rng) -> dict:
     return out
 
 
-def with_augmentation(loss_fn: Callable, augment: Callable | None) -> Callable:
-    """``loss_fn(params, batch_stats, batch, rng)`` with ``augment(batch, rng)`` applied first."""
-    if augment is None:
-        return loss_fn
+_UINT8_TO_FLOAT = np.arange(256, dtype=np.float32) / 255.0  # the host's float32(x) / 255, bit for bit
+
+
+def float_images(batch: dict) -> dict:
+    """The batch with uint8 ``image`` (a training set loaded with ``image_dtype='uint8'``) as float32 in [0, 1], on
+    the device: a 256-entry table of the host's ``float32(x) / 255`` (XLA would turn a division by 255 into a
+    multiplication, 1 ulp off), so the values are exactly those of a float32 batch; float images pass unchanged."""
+    img = batch["image"]
+    if img.dtype != jnp.uint8:
+        return batch
+    return {**batch, "image": jnp.asarray(_UINT8_TO_FLOAT)[img]}
+
+
+def with_augmentation(loss_fn: Callable, augment: Callable | None, colors: bool = False) -> Callable:
+    """``loss_fn(params, batch_stats, batch, rng)`` with, first, uint8 images made float (``float_images``), SSD's
+    photometric distortion if ``colors`` (``jaxvision.ops.photometric_distort``: the device half of
+    ``augment='ssd_geometric'``), then ``augment(batch, rng)``."""
+    from jaxvision.ops import photometric_distort
 
     def loss(params, batch_stats, batch, rng):
+        batch = float_images(batch)
+        if augment is None and not colors:
+            return loss_fn(params, batch_stats, batch, rng)
         aug_rng, rng = jax.random.split(rng)
-        return loss_fn(params, batch_stats, augment(batch, aug_rng), rng)
+        if colors:
+            color_rng, aug_rng = jax.random.split(aug_rng)
+            batch = {**batch, "image": photometric_distort(batch["image"], color_rng)}
+        if augment is not None:
+            batch = augment(batch, aug_rng)
+        return loss_fn(params, batch_stats, batch, rng)
 
     return loss
 
@@ -272,10 +294,12 @@ def load_split(spec: tuple, split: str, cfg, batch_size: int, **kwargs):
 
 def train_split(spec: tuple, cfg):
     """The training ``Dataset`` of ``spec``: ``cfg.augment`` ('ssd': ``jaxvision.data.augment`` on the host, with
-    OpenCV resizing) and batches built ahead by ``cfg.data_threads`` grain threads / ``cfg.data_workers``
-    processes (``Dataset.with_loader``; the batches do not depend on them)."""
+    OpenCV resizing; 'ssd_geometric': crop and flip on the host, the colours on the device, see
+    ``with_augmentation``), uint8 images when augmenting (made float on the device: ``float_images``), and
+    batches built ahead by ``cfg.data_threads`` grain threads / ``cfg.data_workers`` processes
+    (``Dataset.with_loader``; the batches do not depend on them)."""
     augment = getattr(cfg, "augment", "none")
-    kwargs = {} if augment == "none" else {"augment": augment, "resize": "cv2"}
+    kwargs = {} if augment == "none" else {"augment": augment, "resize": "cv2", "image_dtype": "uint8"}
     if kwargs and spec[0] == "shapes":
         from experiments import ExperimentError
 

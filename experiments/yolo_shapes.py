@@ -27,7 +27,9 @@ class Config(D.ShapesTrainConfig):
     model: Literal["small", "yolo448"] = "small"  # CPU-sized ResNet YOLO with a conv head, or the paper's (FC head)
     dataset: D.DetectionDataset = "shapes"
     data_dir: str = ""                # TFDS data dir, or the folder of dataset=coco_json / voc_xml (one's own data)
-    augment: Literal["none", "ssd"] = "none"  # host-side augmentation of TFDS / folder data: SSD crop, flip, colour
+    # SSD augmentation of TFDS / folder data: 'ssd' crop, flip, colours on the host; 'ssd_geometric' crop and flip
+    # on the host, colours on the device (jaxvision.ops.photometric_distort in the train step)
+    augment: Literal["none", "ssd", "ssd_geometric"] = "none"
     data_threads: int = 0             # grain reader threads building training batches ahead (0: in the loop)
     data_workers: int = 0             # grain worker processes building training batches ahead
     max_boxes: int = 8                # ground-truth boxes per image (padded)
@@ -78,7 +80,8 @@ def train(cfg: Config, workdir: str) -> dict:
     model, state, evaluate_fn = _parts(cfg)
     loss = D.make_loss_fn(model, functools.partial(yolo.loss_fn, boxes_per_cell=cfg.boxes_per_cell,
                                                    lambda_coord=cfg.lambda_coord, lambda_noobj=cfg.lambda_noobj))
-    loss = D.with_augmentation(loss, D.hflip if cfg.flip else None)
+    loss = D.with_augmentation(loss, D.hflip if cfg.flip else None,
+                               colors=cfg.augment == "ssd_geometric")
     train_data = D.train_split(D.dataset_spec(cfg), cfg)
     return D.train_and_evaluate(NAME, cfg, workdir, state, loss, train_data, evaluate_fn)
 

@@ -83,3 +83,24 @@ def test_selective_search_benchmark_runs(tmp_path):
     rows = selective_search.main(["--images", "2", "--scales", "1", "--json", str(out)])
     assert [r["method"] for r in rows] == ["opencv fast", "ours fast (paper ranking)", "ours fast (level ranking)"]
     assert all(0 <= v <= 1 for r in rows for v in r["recall@0.5"].values()) and out.exists()
+
+
+@pytest.mark.slow
+def test_input_pipeline_benchmark_writes_its_json(tmp_path, capsys):
+    """README's `benchmarks/input_pipeline.py` at toy size: every row runs and the JSON has the reported keys."""
+    import json
+
+    from benchmarks import input_pipeline
+
+    out = tmp_path / "input_pipeline.json"
+    assert input_pipeline.main(["--images", "12", "--batch", "4", "--batches", "3", "--workers", "1", "--size", "64",
+                                "--cpu-images", "8", "--out", str(out)]) == 0
+    m = json.loads(out.read_text())["metrics"]
+    for key in ("old_images_per_s", "ssd_host_threads=2_images_per_s", "ssd_geometric_threads=2_ratio",
+                "ssd_geometric_processes=1_steady_images_per_s", "cpu_ms_per_image_old",
+                "expected_quiet_2core_ratio_ssd_geometric", "host_cores_for_ssd300_voc_gpu_ssd_host",
+                "ssd_geometric_threads=3_images_per_s", "ssd_host_best_ratio"):
+        assert m[key] > 0, key
+    assert m["ssd300_voc_gpu_steps_per_s_needed"] == 38.3 and set(m["stage_cpu_ms_per_image"]) >= {
+        "decode_pil", "decode_opencv", "iou_crop", "photometric_host"}
+    assert "ssd_geometric" in capsys.readouterr().out

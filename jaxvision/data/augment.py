@@ -36,6 +36,15 @@ def _lut(fn) -> np.ndarray:
     return np.clip(np.round(fn(np.arange(256, dtype=np.float64))), 0, 255).astype(np.uint8)
 
 
+def _lut_all_channels(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``lut[img]`` for a contiguous uint8 [H, W, C] image: OpenCV's ``LUT`` on the [H, W * C] single-channel view
+    (the same values, about 1.5x faster than on the 3-channel image)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    return cv2.LUT(img.reshape(h, -1), lut).reshape(img.shape)
+
+
 def photometric_distort(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """uint8 [H, W, 3] RGB -> uint8 [H, W, 3]: SSD's random brightness, contrast, saturation and hue.
 
@@ -50,7 +59,7 @@ def photometric_distort(image: np.ndarray, rng: np.random.Generator) -> np.ndarr
     contrast = rng.uniform(0.5, 1.5) if rng.random() < 0.5 else None
     first = contrast if contrast is not None and contrast_first else 1.0
     if delta or first != 1.0:
-        img = cv2.LUT(img, _lut(lambda v: (v + delta) * first))
+        img = _lut_all_channels(img, _lut(lambda v: (v + delta) * first))
     do_sat, sat = rng.random() < 0.5, rng.uniform(0.5, 1.5)
     do_hue, hue = rng.random() < 0.5, rng.uniform(-18, 18)
     if do_sat or do_hue:
@@ -60,7 +69,7 @@ def photometric_distort(image: np.ndarray, rng: np.random.Generator) -> np.ndarr
         hsv = cv2.LUT(hsv, np.stack([h_lut, s_lut, np.arange(256, dtype=np.uint8)], -1)[None])
         img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     if contrast is not None and not contrast_first:
-        img = cv2.LUT(img, _lut(lambda v: v * contrast))
+        img = _lut_all_channels(img, _lut(lambda v: v * contrast))
     return img
 
 

@@ -42,24 +42,31 @@ VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 
 
-def _resize(img: np.ndarray, size: int, resize: str = "pil") -> np.ndarray:
-    """uint8 [H, W, C] -> float32 [size, size, C] in [0, 1] (bilinear: PIL's, or OpenCV's with ``resize='cv2'``,
-    about 5x faster and not identical)."""
+IMAGE_DTYPES = ("float32", "uint8")
+
+
+def _resize(img: np.ndarray, size: int, resize: str = "pil", dtype: str = "float32") -> np.ndarray:
+    """uint8 [H, W, C] -> [size, size, C] (bilinear: PIL's, or OpenCV's with ``resize='cv2'``, about 5x faster and
+    not identical): float32 in [0, 1], or with ``dtype='uint8'`` the resized uint8 pixels (converted on the
+    device: ``float32(x) / 255``, the same float32 values)."""
     from PIL import Image
 
-    if img.shape[0] == size and img.shape[1] == size:
-        return img.astype(np.float32) / 255.0
+    if dtype not in IMAGE_DTYPES:
+        raise ValueError(f"image_dtype: expected one of {IMAGE_DTYPES}, got {dtype!r}")
+    if resize not in ("pil", "cv2"):
+        raise ValueError(f"resize: expected 'pil' or 'cv2', got {resize!r}")
     channels = img.shape[-1]
-    if resize == "cv2":
+    if img.shape[0] == size and img.shape[1] == size:
+        out = img
+    elif resize == "cv2":
         import cv2
 
         out = cv2.resize(np.ascontiguousarray(img), (size, size), interpolation=cv2.INTER_LINEAR)
-        return out.reshape(size, size, channels).astype(np.float32) / 255.0
-    if resize != "pil":
-        raise ValueError(f"resize: expected 'pil' or 'cv2', got {resize!r}")
-    pil = Image.fromarray(img[..., 0] if channels == 1 else img)
-    out = np.asarray(pil.resize((size, size), Image.BILINEAR), np.float32) / 255.0
-    return out.reshape(size, size, channels)
+    else:
+        pil = Image.fromarray(img[..., 0] if channels == 1 else img)
+        out = np.asarray(pil.resize((size, size), Image.BILINEAR))
+    out = out.reshape(size, size, channels)
+    return np.asarray(out, np.uint8) if dtype == "uint8" else out.astype(np.float32) / 255.0
 
 
 def image_id_of(example: dict, index: int) -> int:
@@ -77,11 +84,13 @@ def image_id_of(example: dict, index: int) -> int:
     return int(index) + 1
 
 
-def convert_detection(example: dict, image_size: int, max_boxes: int, index: int = 0, resize: str = "pil") -> dict:
+def convert_detection(example: dict, image_size: int, max_boxes: int, index: int = 0, resize: str = "pil",
+                      image_dtype: str = "float32") -> dict:
     """One TFDS VOC/COCO example (the ``index``-th of its split) -> fixed-shape arrays (see the module docstring).
 
     ``objects/bbox`` is TFDS's normalized [ymin, xmin, ymax, xmax]; it becomes xyxy pixels of the resized
-    ``image_size`` x ``image_size`` image: ``x = xmin * image_size`` etc.
+    ``image_size`` x ``image_size`` image: ``x = xmin * image_size`` etc. ``image_dtype='uint8'`` keeps the
+    image uint8 [S, S, 3] in [0, 255] (a quarter of the bytes to build, stack and transfer; the device converts).
     """
     objects = example["objects"]
     bbox = np.asarray(objects["bbox"], np.float32).reshape(-1, 4)
@@ -91,7 +100,7 @@ def convert_detection(example: dict, image_size: int, max_boxes: int, index: int
     n = min(len(bbox), len(labels), len(flags), max_boxes)
     image = np.asarray(example["image"])
     h, w = image.shape[:2]
-    out = {"image": _resize(image, image_size, resize),
+    out = {"image": _resize(image, image_size, resize, image_dtype),
            "boxes": np.zeros((max_boxes, 4), np.float32), "labels": np.full(max_boxes, -1, np.int32),
            "mask": np.zeros(max_boxes, bool), "difficult": np.zeros(max_boxes, bool),
            "crowd": np.zeros(max_boxes, bool), "image_id": np.int64(image_id_of(example, index)),
@@ -111,11 +120,16 @@ def convert_detection(example: dict, image_size: int, max_boxes: int, index: int
 class DetectionConverter:
     """``convert_detection`` with fixed sizes, as a picklable ``(example, index) -> arrays`` (worker processes)."""
 
-    def __init__(self, image_size: int, max_boxes: int, resize: str = "pil"):
+    def __init__(self, image_size: int, max_boxes: int, resize: str = "pil", image_dtype: str = "float32"):
+        if resize not in ("pil", "cv2"):
+            raise ValueError(f"resize: expected 'pil' or 'cv2', got {resize!r}")
+        if image_dtype not in IMAGE_DTYPES:
+            raise ValueError(f"image_dtype: expected one of {IMAGE_DTYPES}, got {image_dtype!r}")
         self.image_size, self.max_boxes, self.resize = int(image_size), int(max_boxes), resize
+        self.image_dtype = image_dtype
 
     def __call__(self, example: dict, index: int) -> dict:
-        return convert_detection(example, self.image_size, self.max_boxes, index, self.resize)
+        return convert_detection(example, self.image_size, self.max_boxes, index, self.resize, self.image_dtype)
 
 
 def convert_classification(example: dict) -> dict:
@@ -197,16 +211,21 @@ class SourceBatches:
         return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
+AUGMENTATIONS = (None, "none", "ssd", "ssd_geometric")
+
+
 def augmentation(name: str | None, image_size: int | None = None):
-    """The worker-side augmentation named ``name``: None / 'none', or 'ssd' (``jaxvision.data.augment``, resizing
-    to ``image_size`` itself before its colour distortion)."""
+    """The worker-side augmentation named ``name`` (one of ``AUGMENTATIONS``): None / 'none'; 'ssd'
+    (``jaxvision.data.augment.SSDAugment``: IoU crop, resize to ``image_size``, flip, colour distortion); or
+    'ssd_geometric', the same without the colour distortion, which the train step then applies on the device
+    (``jaxvision.ops.photometric_distort``)."""
     if name in (None, "none"):
         return None
-    if name == "ssd":
+    if name in ("ssd", "ssd_geometric"):
         from jaxvision.data.augment import SSDAugment
 
-        return SSDAugment(image_size)
-    raise ValueError(f"augment: expected one of (None, 'none', 'ssd'), got {name!r}")
+        return SSDAugment(image_size, photometric=name == "ssd")
+    raise ValueError(f"augment: expected one of {AUGMENTATIONS}, got {name!r}")
 
 
 def source_dataset(source, convert, split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *,
@@ -233,7 +252,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
          image_size: int | None = None, max_boxes: int | None = None, patch_size: int = 24,
          data_dir: str | None = None,
          download: bool = False, source=None, shuffle: bool | None = None, drop_remainder: bool = True,
-         host_id=None, num_hosts=None, augment: str | None = None, resize: str = "pil") -> Dataset:
+         host_id=None, num_hosts=None, augment: str | None = None, resize: str = "pil",
+         image_dtype: str = "float32") -> Dataset:
     """A TFDS data set as a ``Dataset`` (see the module docstring and ``jaxvision.data.load``).
 
     Args:
@@ -243,8 +263,11 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
       patch_size: low-resolution patch side for div2k/bicubic_x4 (HR patches are 4x).
       data_dir: TFDS data directory. download: download and prepare if missing (may need TensorFlow).
       source: use this random-access sequence of TFDS-format examples instead of ``tfds.data_source``.
-      augment: detection only: 'ssd' for SSD's photometric distortion, IoU crop and flip
-        (``jaxvision.data.augment``), applied per example before resizing. resize: 'pil' (default) or 'cv2'.
+      augment: detection only: 'ssd' for SSD's IoU crop, flip and photometric distortion
+        (``jaxvision.data.augment``), applied per example (crop, then resize, flip, colours); 'ssd_geometric'
+        without the colours (then apply ``jaxvision.ops.photometric_distort`` on the device). resize: 'pil'
+        (default) or 'cv2'. image_dtype: detection only: 'float32' (default, [0, 1]) or 'uint8' ([0, 255],
+        converted on the device).
     """
     if source is None:
         source = open_source(name, split, data_dir, download)
@@ -254,7 +277,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         mb = max_boxes or DEFAULT_MAX_BOXES[name]
         names = _class_names(source) or (VOC_CLASSES if name.startswith("voc") else tuple(map(str, range(80))))
         info = detection_info(name, split, source, size, mb, names)
-        convert = DetectionConverter(size, mb, resize)
+        convert = DetectionConverter(size, mb, resize, image_dtype)
     elif name in CLASSIFICATION:
         names = _class_names(source)
         shape = np.asarray(source[0]["image"]).shape
@@ -283,6 +306,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         raise ValueError(f"name: expected one of {DETECTION + CLASSIFICATION + FACES + SUPER_RESOLUTION}, got {name!r}")
     if augment not in (None, "none") and name not in DETECTION:
         raise ValueError(f"augment: only for detection data sets, got {augment!r} for {name!r}")
+    if image_dtype != "float32" and name not in DETECTION:
+        raise ValueError(f"image_dtype: only for detection data sets, got {image_dtype!r} for {name!r}")
     return source_dataset(source, convert, split, batch_size, seed, num_devices, info=info, shuffle=shuffle,
                           drop_remainder=drop_remainder, host_id=host_id, num_hosts=num_hosts,
                           augment=augmentation(augment, info.get("image_size", (None,))[0]))

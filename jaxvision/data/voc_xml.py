@@ -115,19 +115,19 @@ class VocXmlSource:
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, data_dir: str = "",
          image_size: int = 300, max_boxes: int = 42, class_names=None, shuffle: bool | None = None,
          drop_remainder: bool = True, host_id=None, num_hosts=None, augment: str | None = None,
-         resize: str = "pil") -> Dataset:
+         resize: str = "pil", image_dtype: str = "float32") -> Dataset:
     """A VOC-style folder as a ``Dataset`` (``jaxvision.data.load('voc_xml', split, ..., data_dir=...)``).
 
     Args:
       data_dir: the folder (layout in the module docstring). image_size: output side S. max_boxes: padded
         objects per image. class_names: the classes in index order (default ``labels.txt`` or VOC's 20).
-      augment: 'ssd' for SSD's augmentation (``jaxvision.data.augment``). resize: 'pil' (default) or 'cv2'.
+      augment, resize, image_dtype: as for the TFDS detection sets (``jaxvision.data.tfds.load``).
     """
     if not data_dir:
         raise ValueError("data_dir: expected the folder of a VOC-style data set (--set data_dir=...), got ''")
     source = VocXmlSource(data_dir, split, class_names)
     info = detection_info("voc_xml", split, source, image_size, max_boxes, source.class_names)
-    convert = DetectionConverter(image_size, max_boxes, resize)
+    convert = DetectionConverter(image_size, max_boxes, resize, image_dtype)
     return source_dataset(source, convert, split, batch_size, seed, num_devices, info=info, shuffle=shuffle,
                           drop_remainder=drop_remainder, host_id=host_id, num_hosts=num_hosts,
                           augment=augmentation(augment, image_size))

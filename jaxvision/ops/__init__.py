@@ -1,5 +1,5 @@
 """Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, convolutions,
-losses (detection terms and the GAN objectives)."""
+losses (detection terms and the GAN objectives), SSD's photometric distortion of a batch."""
 from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
 from jaxvision.ops.coding import BoxCoder
@@ -16,6 +16,7 @@ from jaxvision.ops.iou import (
 )
 from jaxvision.ops.losses import gaussian_kl, sigmoid_focal_loss, smooth_l1, softmax_cross_entropy
 from jaxvision.ops.matching import balanced_sample, hard_negative_mask, match_boxes, ssd_match
+from jaxvision.ops.photometric import distort_colors, hsv_to_rgb, photometric_distort, rgb_to_hsv
 from jaxvision.ops.roi import roi_align, roi_pool
 from jaxvision.ops.selection import take_valid
 from jaxvision.ops.suppression import batched_nms, nms, soft_nms

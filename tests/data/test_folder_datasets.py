@@ -65,3 +65,22 @@ def test_voc_xml_unknown_class_says_labels_txt(tmp_path):
         load("voc_xml", "train", 1, data_dir=root)
     with pytest.raises(FileNotFoundError, match="test.txt"):
         load("voc_xml", "test", 1, data_dir=root)
+
+
+def test_read_image_decodes_jpeg_like_pil(tmp_path):
+    from PIL import Image
+
+    from jaxvision.data.coco_json import read_image
+
+    rng = np.random.default_rng(0)
+    img = (rng.random((37, 53, 3)) * 255).astype(np.uint8)
+    for name, kw in (("x.jpg", {"quality": 90}), ("y.png", {}), ("g.jpg", {"quality": 80})):
+        pixels = img[..., 0] if name == "g.jpg" else img  # a greyscale JPEG becomes 3 equal channels
+        Image.fromarray(pixels).save(tmp_path / name, **kw)
+        with Image.open(tmp_path / name) as im:
+            want = np.asarray(im.convert("RGB"))
+        got = read_image(str(tmp_path / name))
+        assert got.dtype == np.uint8 and got.shape == (37, 53, 3)
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_image(str(tmp_path / "missing.jpg"))

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from jaxvision.data import load
 from jaxvision.data.pipeline import step_batches
@@ -71,3 +72,42 @@ def test_prefetch_to_device_keeps_order():
     got = list(prefetch_to_device(iter(batches), 2))
     assert [int(b["x"][0]) for b in got] == list(range(5)) and isinstance(got[0]["x"], jax.Array)
     assert [int(b["x"][0]) for b in prefetch_to_device(iter(batches), 0)] == list(range(5))
+
+
+def test_uint8_images_are_the_float_images_made_on_the_device():
+    for opts in ({"resize": "pil"}, {"resize": "cv2"}, {"resize": "cv2", "augment": "ssd"}):
+        f32 = load("voc/2007", "train", 2, seed=1, image_size=24, max_boxes=3, source=_source(), **opts).batch(1, 2)
+        u8 = load("voc/2007", "train", 2, seed=1, image_size=24, max_boxes=3, source=_source(), image_dtype="uint8",
+                  **opts).batch(1, 2)
+        assert u8["image"].dtype == np.uint8 and f32["image"].dtype == np.float32
+        # float32(x) / 255: what experiments._detection.float_images makes of them on the device, bit for bit
+        np.testing.assert_array_equal(u8["image"].astype(np.float32) / 255.0, f32["image"], err_msg=str(opts))
+        _same({k: v for k, v in u8.items() if k != "image"}, {k: v for k, v in f32.items() if k != "image"})
+
+
+def test_ssd_geometric_is_ssd_without_the_colours():
+    from jaxvision.data import augment as A
+    from jaxvision.data.base import ExampleRngs
+
+    opts = dict(seed=5, image_size=24, max_boxes=3, source=_source(), resize="cv2", image_dtype="uint8")
+    ssd = load("voc/2007", "train", 4, augment="ssd", **opts)
+    geo = load("voc/2007", "train", 4, augment="ssd_geometric", **opts)
+    a, b = ssd.batch(0, 1), geo.batch(0, 1)
+    _same({k: v for k, v in a.items() if k != "image"}, {k: v for k, v in b.items() if k != "image"})
+    rngs = ExampleRngs(5, 1, np.arange(4))
+    for j, i in enumerate(ssd.order(1)[:4]):  # the colours are the host's draws after the crop's and the flip's
+        rng = rngs[j]
+        ex = A.hflip(A.resize_image(A.iou_crop(_source()[int(i)], rng), 24), rng)
+        np.testing.assert_array_equal(ex["image"], b["image"][j])
+        np.testing.assert_array_equal(A.photometric_distort(ex["image"], rng), a["image"][j])
+    # a function of (seed, epoch, index) whatever the loader: grain threads give the plain loop's uint8 batches
+    for k, got in enumerate(step_batches(geo, 0, 3, threads=2), start=0):
+        _same(got, geo.batch(k % len(geo), k // len(geo)))
+
+
+def test_bad_image_dtype_and_augment_name_the_argument():
+    with pytest.raises(ValueError, match=r"image_dtype: expected one of \('float32', 'uint8'\), got 'float16'"):
+        load("voc/2007", "train", 2, image_size=24, source=_source(), image_dtype="float16")
+    with pytest.raises(ValueError, match="augment: expected one of .*'ssd_geometric'.*got 'colour'"):
+        load("voc/2007", "train", 2, image_size=24, source=_source(), augment="colour")
+
