@@ -21,6 +21,7 @@ import optax
 from jaxvision import data
 from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.metrics.detection.streaming import to_coco_results
+from jaxvision.metrics.multihost import gather_from_processes, map_over_devices
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
@@ -173,29 +174,46 @@ def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (
     image (padding rows of a last batch, ``valid`` False, are dropped), the batch's ``GT_EXTRAS`` when present,
     and the first ``keep_images`` input images (``'image'``, for pictures and FPS). ``inputs``: batch keys also
     passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a tqdm bar on
-    stderr once the pass takes more than 2 s."""
+    stderr once the pass takes more than 2 s.
+
+    Each batch is split over all local devices (``jaxvision.metrics.multihost.map_over_devices``; ``predict``
+    must be traceable and treat images independently, as every ``predict_fn`` does). In a multi-process run each
+    process predicts its slice of every global batch (``dataset``'s host slice) and the results of all processes
+    are gathered (``gather_from_processes``), so every process returns the whole split in the order of a
+    single-process run, each image exactly once.
+    """
     from tqdm.auto import tqdm
 
+    inputs = tuple(inputs)
+    mapped = map_over_devices(lambda v, b: predict(v, b["image"], **{k: b[k] for k in inputs}))
+    shared = mapped.replicate(variables)
     keys = ("boxes", "scores", "classes", "num_valid")
     out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}
     kept = 0
     total = len(dataset) if hasattr(dataset, "__len__") else None
     for batch in tqdm(dataset, total=total, desc="eval", disable=not progress, delay=2.0, leave=False):
-        extra = {k: jnp.asarray(batch[k]) for k in inputs}
-        det = jax.device_get(predict(variables, jnp.asarray(batch["image"]), **extra))
-        rows = np.asarray(batch["valid"], bool) if "valid" in batch else np.ones(len(batch["image"]), bool)
-        for k in keys:
-            out[k].append(np.asarray(getattr(det, k))[rows])
-        for k, src in (("gt_boxes", "boxes"), ("gt_labels", "labels"), ("gt_mask", "mask")):
-            out[k].append(np.asarray(batch[src])[rows])
-        for k in GT_EXTRAS:
-            if k in batch:
-                out.setdefault(k, []).append(np.asarray(batch[k])[rows])
-        images = np.asarray(batch["image"])[rows][:max(0, keep_images - kept)]
-        kept += len(images)
-        out["image"].append(images)
+        det = mapped(shared, {k: batch[k] for k in ("image",) + inputs})
+        host = {k: getattr(det, k) for k in keys}
+        host.update({k: batch[src] for k, src in (("gt_boxes", "boxes"), ("gt_labels", "labels"),
+                                                   ("gt_mask", "mask"))})
+        host.update({k: batch[k] for k in GT_EXTRAS if k in batch})
+        host["valid"] = batch["valid"] if "valid" in batch else np.ones(len(batch["image"]), bool)
+        if kept < keep_images:
+            host["image"] = batch["image"]
+        full = gather_from_processes(host)  # the global batch, in order, on every process
+        rows = np.asarray(full.pop("valid"), bool)
+        for k, v in full.items():
+            v = v[rows]
+            if k == "image":
+                v = v[:keep_images - kept]
+                kept += len(v)
+            out.setdefault(k, []).append(v)
         out.setdefault("input_hw", np.asarray(batch["image"]).shape[1:3])
+        out.setdefault("image_shape", np.asarray(batch["image"]).shape[1:])
     input_hw = out.pop("input_hw", None)
+    image_shape = out.pop("image_shape", (0, 0, 3))
+    if not out["image"]:
+        out["image"].append(np.zeros((0, *image_shape), np.float32))
     res = {k: np.concatenate(v) for k, v in out.items()}
     if input_hw is not None:
         res["input_hw"] = np.asarray(input_hw)
@@ -291,13 +309,17 @@ def evaluate_detector(cfg, predict: Callable, spec: tuple, state: TrainState, wo
     original-image pixels with the data set's image ids (``detection_results``); with ``workdir``, also
     predictions.png, the eval outputs in ``workdir/eval/`` (``experiments._eval_outputs``) and (if
     ``cfg.measure_fps``) ``fps_cpu`` of the jitted predict on 32 test images (without extra ``inputs``: a model
-    whose predict needs batch keys besides the image, see ``run_predict``, times its own full pipeline)."""
+    whose predict needs batch keys besides the image, see ``run_predict``, times its own full pipeline).
+
+    Prediction runs on all local devices and, in a multi-process run, on every process's slice of the split,
+    gathered (``run_predict``): the metrics are those of the whole split on every process; only process 0 writes
+    the files (and measures ``fps_cpu``)."""
     ds = load_split(spec, "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = variables_of(state)
     res = run_predict(predict, variables, ds, inputs, progress=getattr(cfg, "progress", False))
     voc_method = "voc07" if spec[0] == "voc/2007" else "voc"
     metrics, voc, coco, results = detection_results(res, spec[2], voc_method)
-    if workdir is not None:
+    if workdir is not None and jax.process_index() == 0:  # one writer of the (identical) outputs
         from experiments._eval_outputs import write_detection_outputs
 
         write_detection_outputs(os.path.join(workdir, "eval"), metrics, voc[voc_method], coco, results,
