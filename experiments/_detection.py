@@ -169,14 +169,14 @@ GT_EXTRAS = ("difficult", "crowd", "area", "image_id", "image_hw")
 
 
 def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (), keep_images: int = 32,
-                progress: bool = False) -> dict:
+                progress: bool = False, devices: Sequence | None = None) -> dict:
     """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth of every real
     image (padding rows of a last batch, ``valid`` False, are dropped), the batch's ``GT_EXTRAS`` when present,
     and the first ``keep_images`` input images (``'image'``, for pictures and FPS). ``inputs``: batch keys also
     passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a tqdm bar on
     stderr once the pass takes more than 2 s.
 
-    Each batch is split over all local devices (``jaxvision.metrics.multihost.map_over_devices``; ``predict``
+    Each batch is split over ``devices`` (default: all local devices; ``multihost.map_over_devices``; ``predict``
     must be traceable and treat images independently, as every ``predict_fn`` does). In a multi-process run each
     process predicts its slice of every global batch (``dataset``'s host slice) and the results of all processes
     are gathered (``gather_from_processes``), so every process returns the whole split in the order of a
@@ -185,7 +185,7 @@ def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (
     from tqdm.auto import tqdm
 
     inputs = tuple(inputs)
-    mapped = map_over_devices(lambda v, b: predict(v, b["image"], **{k: b[k] for k in inputs}))
+    mapped = map_over_devices(lambda v, b: predict(v, b["image"], **{k: b[k] for k in inputs}), devices)
     shared = mapped.replicate(variables)
     keys = ("boxes", "scores", "classes", "num_valid")
     out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}

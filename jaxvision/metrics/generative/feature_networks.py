@@ -80,7 +80,7 @@ class FeatureNetwork:
     weights_sha256: str | None
     resize: str
     channels: int | None = 3
-    apply: Callable[[Any, jax.Array], dict] | None = dataclasses.field(default=None, repr=False, compare=False)
+    apply: Callable[[Any, jax.Array], dict] | None = dataclasses.field(default=None, repr=False)
     variables: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     def __call__(self, images, check_range: bool = True) -> dict:
