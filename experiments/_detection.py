@@ -168,55 +168,76 @@ def variables_of(state: TrainState) -> dict:
 GT_EXTRAS = ("difficult", "crowd", "area", "image_id", "image_hw")
 
 
+def map_dataset(fn: Callable, variables, dataset, batch_keys: Sequence[str] = ("image",),
+                host_keys: dict[str, str] | None = None, limits: dict[str, int] | None = None,
+                devices: Sequence | None = None, progress: bool = False) -> dict:
+    """One epoch of ``dataset`` through ``fn(variables, rows) -> dict of per-row arrays`` over all devices and
+    processes; numpy arrays ``[N, ...]`` of every real example of the split, in the order of a one-device,
+    one-process run (padding rows of a last batch, ``valid`` False, dropped; each example exactly once).
+
+    Args:
+      fn: traceable, rows independent; ``rows`` is a dict of the batch's ``batch_keys``. Each batch is split
+        over ``devices`` (default: every local device) by ``jaxvision.metrics.multihost.map_over_devices``.
+      host_keys: ``{output name: batch key}`` of batch arrays returned as they are (ground truth, metadata).
+      limits: ``{output name: n}``: keep only the first ``n`` rows of that output (e.g. input images for pictures).
+      progress: a tqdm bar on stderr once the pass takes more than 2 s.
+
+    In a multi-process run each process maps its slice of every global batch (``dataset``'s host slice,
+    ``jaxvision.data.Dataset``), and the rows of all processes are gathered (``gather_from_processes``): every
+    process returns the whole split.
+    """
+    from tqdm.auto import tqdm
+
+    host_keys, limits = dict(host_keys or {}), dict(limits or {})
+    mapped = map_over_devices(lambda v, rows: dict(fn(v, rows)), devices)
+    shared = mapped.replicate(variables)
+    out: dict[str, list] = {}
+    kept = dict.fromkeys(limits, 0)
+    total = len(dataset) if hasattr(dataset, "__len__") else None
+    for batch in tqdm(dataset, total=total, desc="eval", disable=not progress, delay=2.0, leave=False):
+        rows = mapped(shared, {k: batch[k] for k in batch_keys})
+        rows.update({name: batch[key] for name, key in host_keys.items()})
+        rows = {k: v for k, v in rows.items() if kept.get(k, -1) < limits.get(k, 0)}  # limits reached: not sent
+        rows["valid"] = batch["valid"] if "valid" in batch else np.ones(len(batch[batch_keys[0]]), bool)
+        full = gather_from_processes(rows)  # the global batch, in order, on every process
+        valid = np.asarray(full.pop("valid"), bool)
+        for k, v in full.items():
+            v = v[valid]
+            if k in limits:
+                v = v[:limits[k] - kept[k]]
+                kept[k] += len(v)
+            out.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
 def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (), keep_images: int = 32,
                 progress: bool = False, devices: Sequence | None = None) -> dict:
     """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth of every real
     image (padding rows of a last batch, ``valid`` False, are dropped), the batch's ``GT_EXTRAS`` when present,
-    and the first ``keep_images`` input images (``'image'``, for pictures and FPS). ``inputs``: batch keys also
-    passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a tqdm bar on
-    stderr once the pass takes more than 2 s.
+    the first ``keep_images`` input images (``'image'``, for pictures and FPS) and ``input_hw``. ``inputs``: batch
+    keys also passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a
+    tqdm bar on stderr once the pass takes more than 2 s.
 
-    Each batch is split over ``devices`` (default: all local devices; ``multihost.map_over_devices``; ``predict``
-    must be traceable and treat images independently, as every ``predict_fn`` does). In a multi-process run each
-    process predicts its slice of every global batch (``dataset``'s host slice) and the results of all processes
-    are gathered (``gather_from_processes``), so every process returns the whole split in the order of a
-    single-process run, each image exactly once.
+    ``map_dataset``: each batch is split over ``devices`` (default: all local devices; ``predict`` must be
+    traceable and treat images independently, as every ``predict_fn`` does); in a multi-process run each process
+    predicts its slice of every global batch and the results of all processes are gathered, so every process
+    returns the whole split in the order of a single-process run, each image exactly once.
     """
-    from tqdm.auto import tqdm
-
     inputs = tuple(inputs)
-    mapped = map_over_devices(lambda v, b: predict(v, b["image"], **{k: b[k] for k in inputs}), devices)
-    shared = mapped.replicate(variables)
     keys = ("boxes", "scores", "classes", "num_valid")
-    out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}
-    kept = 0
-    total = len(dataset) if hasattr(dataset, "__len__") else None
-    for batch in tqdm(dataset, total=total, desc="eval", disable=not progress, delay=2.0, leave=False):
-        det = mapped(shared, {k: batch[k] for k in ("image",) + inputs})
-        host = {k: getattr(det, k) for k in keys}
-        host.update({k: batch[src] for k, src in (("gt_boxes", "boxes"), ("gt_labels", "labels"),
-                                                   ("gt_mask", "mask"))})
-        host.update({k: batch[k] for k in GT_EXTRAS if k in batch})
-        host["valid"] = batch["valid"] if "valid" in batch else np.ones(len(batch["image"]), bool)
-        if kept < keep_images:
-            host["image"] = batch["image"]
-        full = gather_from_processes(host)  # the global batch, in order, on every process
-        rows = np.asarray(full.pop("valid"), bool)
-        for k, v in full.items():
-            v = v[rows]
-            if k == "image":
-                v = v[:keep_images - kept]
-                kept += len(v)
-            out.setdefault(k, []).append(v)
-        out.setdefault("input_hw", np.asarray(batch["image"]).shape[1:3])
-        out.setdefault("image_shape", np.asarray(batch["image"]).shape[1:])
-    input_hw = out.pop("input_hw", None)
-    image_shape = out.pop("image_shape", (0, 0, 3))
-    if not out["image"]:
-        out["image"].append(np.zeros((0, *image_shape), np.float32))
-    res = {k: np.concatenate(v) for k, v in out.items()}
-    if input_hw is not None:
-        res["input_hw"] = np.asarray(input_hw)
+
+    def detect(v, rows):
+        det = predict(v, rows["image"], **{k: rows[k] for k in inputs})
+        return {k: getattr(det, k) for k in keys}
+
+    first = dataset.batch(0) if hasattr(dataset, "batch") else next(iter(dataset))
+    host = {"gt_boxes": "boxes", "gt_labels": "labels", "gt_mask": "mask", "image": "image",
+            **{k: k for k in GT_EXTRAS if k in first}}
+    res = map_dataset(detect, variables, dataset, ("image",) + inputs, host, {"image": keep_images}, devices,
+                      progress)
+    if "image" not in res:  # keep_images=0
+        res["image"] = np.zeros((0, *np.shape(first["image"])[1:]), np.float32)
+    res["input_hw"] = np.asarray(np.shape(first["image"])[1:3])
     return res
 
 
