@@ -109,26 +109,33 @@ def process_block(n: int, num_devices: int | None = None) -> tuple[slice, int]:
     return slice(p * per, (p + 1) * per), padded
 
 
-def _gather_array(x: np.ndarray) -> np.ndarray:
-    from jax.experimental import multihost_utils
-
+def _row_bytes(x: np.ndarray) -> np.ndarray:
+    """``x`` [m, ...] as its raw bytes, uint8 [m, bytes per row]."""
     x = np.ascontiguousarray(x)
-    if x.ndim == 0:
-        raise ValueError(f"arrays: expected a leading (row) dimension, got a scalar {x!r}")
-    rows = x.reshape(len(x), -1)
-    raw = rows.view(np.uint8) if rows.size else np.zeros((len(x), 0), np.uint8)
-    # the byte view of [m, k] items is [m, k * itemsize]: gathered as uint8, it is exact for every dtype
-    got = np.asarray(multihost_utils.process_allgather(raw))  # [P, m, bytes]
-    return np.ascontiguousarray(got).view(x.dtype).reshape(got.shape[0] * len(x), *x.shape[1:])
+    return x.reshape(len(x), -1).view(np.uint8) if x.size else np.zeros((len(x), 0), np.uint8)
 
 
 def gather_from_processes(tree):
     """Numpy arrays of every process, concatenated along the rows in process order, on every process.
 
-    Every process must call it with the same structure and the same shapes (the rows each one evaluated of the same
-    global batches). With one process it returns ``tree`` as numpy arrays.
+    Every process must call it with the same structure and the same shapes (e.g. the rows each one evaluated of the
+    same global batch), all arrays with the same leading dim. The arrays travel as raw bytes in one
+    ``multihost_utils.process_allgather``, so any dtype arrives bit for bit. With one process it returns ``tree``
+    as numpy arrays.
     """
     tree = jax.tree.map(np.asarray, tree)
     if jax.process_count() == 1:
         return tree
-    return jax.tree.map(_gather_array, tree)
+    from jax.experimental import multihost_utils
+
+    leaves, treedef = jax.tree.flatten(tree)
+    m = _num_rows(leaves, "tree")
+    rows = [_row_bytes(x) for x in leaves]
+    got = np.asarray(multihost_utils.process_allgather(np.concatenate(rows, axis=1)))  # [P, m, bytes]
+    out, start = [], 0
+    for x, r in zip(leaves, rows):
+        part = np.ascontiguousarray(got[:, :, start:start + r.shape[1]])
+        start += r.shape[1]
+        out.append(part.view(x.dtype).reshape(got.shape[0] * m, *x.shape[1:]) if r.shape[1] else
+                   np.zeros((got.shape[0] * m, *x.shape[1:]), x.dtype))
+    return jax.tree.unflatten(treedef, out)
