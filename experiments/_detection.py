@@ -168,6 +168,22 @@ def variables_of(state: TrainState) -> dict:
 GT_EXTRAS = ("difficult", "crowd", "area", "image_id", "image_hw")
 
 
+@functools.lru_cache(maxsize=16)
+def _mapped(fn: Callable, devices: tuple | None):
+    """``map_over_devices`` of ``fn``, kept so that repeated evaluations (``fit``'s periodic evals) compile once."""
+    return map_over_devices(lambda v, rows: dict(fn(v, rows)), devices)
+
+
+@functools.lru_cache(maxsize=16)
+def _detect_rows(predict: Callable, inputs: tuple[str, ...]) -> Callable:
+    """``rows -> {'boxes', 'scores', 'classes', 'num_valid'}`` of ``predict`` (one function per predict, cached)."""
+    def detect(v, rows):
+        det = predict(v, rows["image"], **{k: rows[k] for k in inputs})
+        return {k: getattr(det, k) for k in ("boxes", "scores", "classes", "num_valid")}
+
+    return detect
+
+
 def map_dataset(fn: Callable, variables, dataset, batch_keys: Sequence[str] = ("image",),
                 host_keys: dict[str, str] | None = None, limits: dict[str, int] | None = None,
                 devices: Sequence | None = None, progress: bool = False) -> dict:
@@ -177,7 +193,8 @@ def map_dataset(fn: Callable, variables, dataset, batch_keys: Sequence[str] = ("
 
     Args:
       fn: traceable, rows independent; ``rows`` is a dict of the batch's ``batch_keys``. Each batch is split
-        over ``devices`` (default: every local device) by ``jaxvision.metrics.multihost.map_over_devices``.
+        over ``devices`` (default: every local device) by ``jaxvision.metrics.multihost.map_over_devices``; the
+        mapped program is cached per ``fn`` (pass the same function object to evaluate again without compiling).
       host_keys: ``{output name: batch key}`` of batch arrays returned as they are (ground truth, metadata).
       limits: ``{output name: n}``: keep only the first ``n`` rows of that output (e.g. input images for pictures).
       progress: a tqdm bar on stderr once the pass takes more than 2 s.
@@ -189,7 +206,7 @@ def map_dataset(fn: Callable, variables, dataset, batch_keys: Sequence[str] = ("
     from tqdm.auto import tqdm
 
     host_keys, limits = dict(host_keys or {}), dict(limits or {})
-    mapped = map_over_devices(lambda v, rows: dict(fn(v, rows)), devices)
+    mapped = _mapped(fn, None if devices is None else tuple(devices))
     shared = mapped.replicate(variables)
     out: dict[str, list] = {}
     kept = dict.fromkeys(limits, 0)
@@ -224,17 +241,11 @@ def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (
     returns the whole split in the order of a single-process run, each image exactly once.
     """
     inputs = tuple(inputs)
-    keys = ("boxes", "scores", "classes", "num_valid")
-
-    def detect(v, rows):
-        det = predict(v, rows["image"], **{k: rows[k] for k in inputs})
-        return {k: getattr(det, k) for k in keys}
-
     first = dataset.batch(0) if hasattr(dataset, "batch") else next(iter(dataset))
     host = {"gt_boxes": "boxes", "gt_labels": "labels", "gt_mask": "mask", "image": "image",
             **{k: k for k in GT_EXTRAS if k in first}}
-    res = map_dataset(detect, variables, dataset, ("image",) + inputs, host, {"image": keep_images}, devices,
-                      progress)
+    res = map_dataset(_detect_rows(predict, inputs), variables, dataset, ("image",) + inputs, host,
+                      {"image": keep_images}, devices, progress)
     if "image" not in res:  # keep_images=0
         res["image"] = np.zeros((0, *np.shape(first["image"])[1:]), np.float32)
     res["input_hw"] = np.asarray(np.shape(first["image"])[1:3])

@@ -47,17 +47,22 @@ def _parts(cfg: Config):
     return model, state, functools.partial(_evaluate, cfg, landmarks.predict_fn(model))
 
 
-def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
-    ds = D.load_split(D.single_object_spec(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
-    variables = D.variables_of(state)
-
-    def rows_fn(v, rows):  # per image: predicted landmarks and their errors (over all devices and processes)
+@functools.lru_cache(maxsize=4)
+def _landmark_rows(predict):
+    """Per image: predicted landmarks and their errors (one function per predict: evaluations compile once)."""
+    def rows_fn(v, rows):
         pred = predict(v, rows["image"])
         m = landmarks.landmark_metrics(pred, rows, 0.1)
         return {"pred": pred, "error": m["error"], "correct": m["correct"], "visible": m["valid"]}
 
-    res = D.map_dataset(rows_fn, variables, ds, ("image", "landmarks", "landmarks_mask", "mask", "boxes"),
-                        {"image": "image"}, {"image": 32})
+    return rows_fn
+
+
+def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
+    ds = D.load_split(D.single_object_spec(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
+    variables = D.variables_of(state)
+    res = D.map_dataset(_landmark_rows(predict), variables, ds,
+                        ("image", "landmarks", "landmarks_mask", "mask", "boxes"), {"image": "image"}, {"image": 32})
     err, correct, valid = res["error"], res["correct"], res["visible"]
     correct05 = err <= 0.05
     n = max(valid.sum(), 1)
