@@ -198,10 +198,16 @@ def train_tfds(cfg: TFDSConfig, workdir: str, name: str) -> dict:
 
 def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
     """FID (pytorch-fid Inception; grey images repeated to 3 channels) of ``num_eval_samples`` EMA samples vs
-    ``fid_real_samples`` real images of ``eval_split``; also rewrites samples_final.png."""
+    ``fid_real_samples`` real images of ``eval_split``; also rewrites samples_final.png.
+
+    In a multi-process run every process generates the same samples and reads the same real images (not a host
+    slice); ``fid`` splits each batch over the processes and devices and gathers the features, so every process
+    gets the FID of the whole sets. Process 0 writes the files (samples, cached real statistics, metrics)."""
     from jaxvision.metrics import fid
 
-    save_final_samples(cfg, workdir, state)
+    writer_process = jax.process_index() == 0
+    if writer_process:
+        save_final_samples(cfg, workdir, state)
     rgb = lambda x: np.clip(np.repeat(x, 3, -1) if x.shape[-1] == 1 else x, 0, 1)  # noqa: E731
     # The real side's statistics are computed once per (data set, split, count, size, seed) and cached in the
     # workdir; later evaluations read them (fid() warns if they were made with other Inception weights).
@@ -210,7 +216,7 @@ def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
     if os.path.isfile(cache):
         real_side = cache
     else:
-        ds = data.load(cfg.dataset, cfg.eval_split, 100, seed=cfg.seed)
+        ds = data.load(cfg.dataset, cfg.eval_split, 100, seed=cfg.seed, host_id=0, num_hosts=1)  # every image
         real = []
         for i in range(min(len(ds), -(-cfg.fid_real_samples // 100))):
             real.append((np.asarray(to_gan_range(jnp.asarray(ds.batch(i)["image"]), cfg.size)) + 1) / 2)
@@ -218,7 +224,7 @@ def evaluate_state_tfds(cfg: TFDSConfig, workdir: str, state: GANState) -> dict:
     z = latent_noise(jax.random.PRNGKey(cfg.seed + 20_000), cfg.num_eval_samples, (cfg.nz,))
     fake = (generate(state, z, ema=cfg.ema_decay is not None) + 1) / 2
     result = fid(real_side, rgb(fake), weights=cfg.inception_weights or None,
-                 save_stats_a=None if isinstance(real_side, str) else cache)
+                 save_stats_a=None if isinstance(real_side, str) or not writer_process else cache)
     out = {"fid": result.value, "fid_num_real": result.num_samples[0], "fid_num_fake": result.num_samples[1]}
     writer = MetricsWriter(workdir)
     writer.write(int(state.step), "eval", out)

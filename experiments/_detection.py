@@ -21,6 +21,7 @@ import optax
 from jaxvision import data
 from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.metrics.detection.streaming import to_coco_results
+from jaxvision.metrics.multihost import gather_from_processes, map_over_devices
 from jaxvision.models.detection.common import make_loss_fn  # noqa: F401  (re-exported for the experiments)
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
@@ -189,38 +190,87 @@ def variables_of(state: TrainState) -> dict:
 GT_EXTRAS = ("difficult", "crowd", "area", "image_id", "image_hw")
 
 
-def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (), keep_images: int = 32,
-                progress: bool = False) -> dict:
-    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth of every real
-    image (padding rows of a last batch, ``valid`` False, are dropped), the batch's ``GT_EXTRAS`` when present,
-    and the first ``keep_images`` input images (``'image'``, for pictures and FPS). ``inputs``: batch keys also
-    passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a tqdm bar on
-    stderr once the pass takes more than 2 s."""
+@functools.lru_cache(maxsize=16)
+def _mapped(fn: Callable, devices: tuple | None):
+    """``map_over_devices`` of ``fn``, kept so that repeated evaluations (``fit``'s periodic evals) compile once."""
+    return map_over_devices(lambda v, rows: dict(fn(v, rows)), devices)
+
+
+@functools.lru_cache(maxsize=16)
+def _detect_rows(predict: Callable, inputs: tuple[str, ...]) -> Callable:
+    """``rows -> {'boxes', 'scores', 'classes', 'num_valid'}`` of ``predict`` (one function per predict, cached)."""
+    def detect(v, rows):
+        det = predict(v, rows["image"], **{k: rows[k] for k in inputs})
+        return {k: getattr(det, k) for k in ("boxes", "scores", "classes", "num_valid")}
+
+    return detect
+
+
+def map_dataset(fn: Callable, variables, dataset, batch_keys: Sequence[str] = ("image",),
+                host_keys: dict[str, str] | None = None, limits: dict[str, int] | None = None,
+                devices: Sequence | None = None, progress: bool = False) -> dict:
+    """One epoch of ``dataset`` through ``fn(variables, rows) -> dict of per-row arrays`` over all devices and
+    processes; numpy arrays ``[N, ...]`` of every real example of the split, in the order of a one-device,
+    one-process run (padding rows of a last batch, ``valid`` False, dropped; each example exactly once).
+
+    Args:
+      fn: traceable, rows independent; ``rows`` is a dict of the batch's ``batch_keys``. Each batch is split
+        over ``devices`` (default: every local device) by ``jaxvision.metrics.multihost.map_over_devices``; the
+        mapped program is cached per ``fn`` (pass the same function object to evaluate again without compiling).
+      host_keys: ``{output name: batch key}`` of batch arrays returned as they are (ground truth, metadata).
+      limits: ``{output name: n}``: keep only the first ``n`` rows of that output (e.g. input images for pictures).
+      progress: a tqdm bar on stderr once the pass takes more than 2 s.
+
+    In a multi-process run each process maps its slice of every global batch (``dataset``'s host slice,
+    ``jaxvision.data.Dataset``), and the rows of all processes are gathered (``gather_from_processes``): every
+    process returns the whole split.
+    """
     from tqdm.auto import tqdm
 
-    keys = ("boxes", "scores", "classes", "num_valid")
-    out = {k: [] for k in keys + ("gt_boxes", "gt_labels", "gt_mask", "image")}
-    kept = 0
+    host_keys, limits = dict(host_keys or {}), dict(limits or {})
+    mapped = _mapped(fn, None if devices is None else tuple(devices))
+    shared = mapped.replicate(variables)
+    out: dict[str, list] = {}
+    kept = dict.fromkeys(limits, 0)
     total = len(dataset) if hasattr(dataset, "__len__") else None
     for batch in tqdm(dataset, total=total, desc="eval", disable=not progress, delay=2.0, leave=False):
-        extra = {k: jnp.asarray(batch[k]) for k in inputs}
-        det = jax.device_get(predict(variables, jnp.asarray(batch["image"]), **extra))
-        rows = np.asarray(batch["valid"], bool) if "valid" in batch else np.ones(len(batch["image"]), bool)
-        for k in keys:
-            out[k].append(np.asarray(getattr(det, k))[rows])
-        for k, src in (("gt_boxes", "boxes"), ("gt_labels", "labels"), ("gt_mask", "mask")):
-            out[k].append(np.asarray(batch[src])[rows])
-        for k in GT_EXTRAS:
-            if k in batch:
-                out.setdefault(k, []).append(np.asarray(batch[k])[rows])
-        images = np.asarray(batch["image"])[rows][:max(0, keep_images - kept)]
-        kept += len(images)
-        out["image"].append(images)
-        out.setdefault("input_hw", np.asarray(batch["image"]).shape[1:3])
-    input_hw = out.pop("input_hw", None)
-    res = {k: np.concatenate(v) for k, v in out.items()}
-    if input_hw is not None:
-        res["input_hw"] = np.asarray(input_hw)
+        rows = mapped(shared, {k: batch[k] for k in batch_keys})
+        rows.update({name: batch[key] for name, key in host_keys.items()})
+        rows = {k: v for k, v in rows.items() if kept.get(k, -1) < limits.get(k, 0)}  # limits reached: not sent
+        rows["valid"] = batch["valid"] if "valid" in batch else np.ones(len(batch[batch_keys[0]]), bool)
+        full = gather_from_processes(rows)  # the global batch, in order, on every process
+        valid = np.asarray(full.pop("valid"), bool)
+        for k, v in full.items():
+            v = v[valid]
+            if k in limits:
+                v = v[:limits[k] - kept[k]]
+                kept[k] += len(v)
+            out.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def run_predict(predict: Callable, variables, dataset, inputs: Sequence[str] = (), keep_images: int = 32,
+                progress: bool = False, devices: Sequence | None = None) -> dict:
+    """Run ``predict`` over one epoch of ``dataset``; numpy arrays of detections and ground truth of every real
+    image (padding rows of a last batch, ``valid`` False, are dropped), the batch's ``GT_EXTRAS`` when present,
+    the first ``keep_images`` input images (``'image'``, for pictures and FPS) and ``input_hw``. ``inputs``: batch
+    keys also passed to ``predict`` by keyword (Fast R-CNN: ``('proposals', 'proposal_mask')``). ``progress``: a
+    tqdm bar on stderr once the pass takes more than 2 s.
+
+    ``map_dataset``: each batch is split over ``devices`` (default: all local devices; ``predict`` must be
+    traceable and treat images independently, as every ``predict_fn`` does); in a multi-process run each process
+    predicts its slice of every global batch and the results of all processes are gathered, so every process
+    returns the whole split in the order of a single-process run, each image exactly once.
+    """
+    inputs = tuple(inputs)
+    first = dataset.batch(0) if hasattr(dataset, "batch") else next(iter(dataset))
+    host = {"gt_boxes": "boxes", "gt_labels": "labels", "gt_mask": "mask", "image": "image",
+            **{k: k for k in GT_EXTRAS if k in first}}
+    res = map_dataset(_detect_rows(predict, inputs), variables, dataset, ("image",) + inputs, host,
+                      {"image": keep_images}, devices, progress)
+    if "image" not in res:  # keep_images=0
+        res["image"] = np.zeros((0, *np.shape(first["image"])[1:]), np.float32)
+    res["input_hw"] = np.asarray(np.shape(first["image"])[1:3])
     return res
 
 
@@ -315,13 +365,17 @@ def evaluate_detector(cfg, predict: Callable, spec: tuple, state: TrainState, wo
     original-image pixels with the data set's image ids (``detection_results``); with ``workdir``, also
     predictions.png, the eval outputs in ``workdir/eval/`` (``experiments._eval_outputs``) and (if
     ``cfg.measure_fps``) ``fps_cpu`` of the jitted predict on 32 test images (without extra ``inputs``: a model
-    whose predict needs batch keys besides the image, see ``run_predict``, times its own full pipeline)."""
+    whose predict needs batch keys besides the image, see ``run_predict``, times its own full pipeline).
+
+    Prediction runs on all local devices and, in a multi-process run, on every process's slice of the split,
+    gathered (``run_predict``): the metrics are those of the whole split on every process; only process 0 writes
+    the files (and measures ``fps_cpu``)."""
     ds = load_split(spec, "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = variables_of(state)
     res = run_predict(predict, variables, ds, inputs, progress=getattr(cfg, "progress", False))
     voc_method = "voc07" if spec[0] == "voc/2007" else "voc"
     metrics, voc, coco, results = detection_results(res, spec[2], voc_method)
-    if workdir is not None:
+    if workdir is not None and jax.process_index() == 0:  # one writer of the (identical) outputs
         from experiments._eval_outputs import write_detection_outputs
 
         write_detection_outputs(os.path.join(workdir, "eval"), metrics, voc[voc_method], coco, results,

@@ -22,6 +22,7 @@ import optax
 
 from jaxvision import data
 from jaxvision.data import digits
+from jaxvision.metrics.multihost import map_over_devices
 from jaxvision.models.backbones.small_cnn import SmallCNN
 from jaxvision.train import CheckpointManager, TrainState, fit, make_train_step, parallel
 from jaxvision.train.checkpoint import CHECKPOINT_DIR
@@ -105,10 +106,16 @@ def _apply(model: SmallCNN, variables: dict, images: jax.Array):
     return model.apply(variables, images, train=False)
 
 
+@functools.lru_cache(maxsize=4)
+def _device_logits(model: SmallCNN):
+    """Logits of ``model`` (eval mode: images independent) with the images split over every local device."""
+    return map_over_devices(lambda variables, images: _apply(model, variables, images)[1])
+
+
 def predict(cfg: Config, state: TrainState, images: np.ndarray) -> np.ndarray:
-    """Class predictions int32 [N] for float32 images [N, S, S, 1] in [0, 1]."""
-    _, logits = _apply(make_model(cfg), {"params": state.params, "batch_stats": state.batch_stats}, images)
-    return np.asarray(jnp.argmax(logits, -1))
+    """Class predictions int32 [N] for float32 images [N, S, S, 1] in [0, 1] (over all local devices)."""
+    logits = _device_logits(make_model(cfg))({"params": state.params, "batch_stats": state.batch_stats}, images)
+    return np.argmax(logits, -1).astype(np.int32)
 
 
 def _evaluate_state(cfg: Config, state: TrainState, workdir: str | None = None) -> dict:

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -122,8 +123,10 @@ def evaluate_detector(cfg, predict, spec, state, workdir: str | None = None) -> 
         metrics.update({"proposal_recall@0.5": float(rec[0, 0]), "proposal_recall@0.7": float(rec[0, 1]),
                         "proposal_seconds_test": props["compute_seconds"]})
         k = min(32, len(res["image"]))
-        D.save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
-                              res["classes"][:k], res["num_valid"][:k], ds.info["class_names"], res["scores"][:k])
+        if jax.process_index() == 0:  # the metrics are the same on every process; one writes the picture
+            D.save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
+                                  res["classes"][:k], res["num_valid"][:k], ds.info["class_names"],
+                                  res["scores"][:k])
         if cfg.measure_fps:
             metrics.update(full_pipeline_speed(cfg, predict, variables, res["image"], props))
     return metrics

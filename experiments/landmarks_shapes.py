@@ -12,7 +12,6 @@ import functools
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments import _detection as D
@@ -48,25 +47,29 @@ def _parts(cfg: Config):
     return model, state, functools.partial(_evaluate, cfg, landmarks.predict_fn(model))
 
 
+@functools.lru_cache(maxsize=4)
+def _landmark_rows(predict):
+    """Per image: predicted landmarks and their errors (one function per predict: evaluations compile once)."""
+    def rows_fn(v, rows):
+        pred = predict(v, rows["image"])
+        m = landmarks.landmark_metrics(pred, rows, 0.1)
+        return {"pred": pred, "error": m["error"], "correct": m["correct"], "visible": m["valid"]}
+
+    return rows_fn
+
+
 def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
     ds = D.load_split(D.single_object_spec(cfg), "test", cfg, min(cfg.batch_size, 64), drop_remainder=False)
     variables = D.variables_of(state)
-    err, correct, correct05, valid, images, preds = [], [], [], [], [], []
-    for batch in ds:
-        pred = predict(variables, jnp.asarray(batch["image"]))
-        m = jax.device_get(landmarks.landmark_metrics(pred, batch, 0.1))
-        err.append(m["error"])
-        correct.append(m["correct"])
-        correct05.append(m["error"] <= 0.05)
-        valid.append(m["valid"])
-        images.append(batch["image"])
-        preds.append(np.asarray(pred))
-    err, correct, correct05, valid = (np.concatenate(a) for a in (err, correct, correct05, valid))
+    res = D.map_dataset(_landmark_rows(predict), variables, ds,
+                        ("image", "landmarks", "landmarks_mask", "mask", "boxes"), {"image": "image"}, {"image": 32})
+    err, correct, valid = res["error"], res["correct"], res["visible"]
+    correct05 = err <= 0.05
     n = max(valid.sum(), 1)
     metrics = {"nme": float((err * valid).sum() / n), "pck@0.1": float((correct * valid).sum() / n),
                "pck@0.05": float((correct05 * valid).sum() / n)}
-    if workdir is not None:
-        images, preds = np.concatenate(images)[:32], np.concatenate(preds)[:32]
+    if workdir is not None and jax.process_index() == 0:
+        images, preds = res["image"], res["pred"][:32]
         vis = valid[:32]
         pts = [p[v] for p, v in zip(preds, vis)]
         D.save_detections_png(os.path.join(workdir, "predictions.png"), images, np.zeros((len(images), 0, 4)),

@@ -62,7 +62,7 @@ def _evaluate(cfg: Config, predict, state, workdir: str | None = None) -> dict:
     m = jax.device_get(localization.localization_metrics(det, batch))
     metrics = {"accuracy": float(np.mean(m["accuracy"])), "mean_iou": float(np.mean(m["iou"])),
                "iou_ge_0.5": float(np.mean(m["iou"] >= 0.5)), **D.detection_metrics(res, 6)}
-    if workdir is not None:
+    if workdir is not None and jax.process_index() == 0:  # whole-split metrics on every process; one writer
         k = min(32, len(res["image"]))
         D.save_detections_png(os.path.join(workdir, "predictions.png"), res["image"][:k], res["boxes"][:k],
                               res["classes"][:k], res["num_valid"][:k], ds.info["class_names"], res["scores"][:k],

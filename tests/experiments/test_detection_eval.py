@@ -36,20 +36,29 @@ def _source():
     return out
 
 
-def _oracle(variables, images):
-    """Detections of the non-difficult objects, in input pixels, found from the image's grey level."""
-    del variables
-    keys = np.round(np.asarray(images)[:, 0, 0, 0] * 255).astype(int)
-    b, d = len(keys), 3
-    boxes, scores, classes, num = np.zeros((b, d, 4), np.float32), np.zeros((b, d)), np.full((b, d), -1), []
-    for i, key in enumerate(keys):
-        objs = [o for o in EXAMPLES[(key - 10) // 20][2] if not o[2]]
+def _oracle_tables(d=3):
+    """Per example: the non-difficult objects as (boxes [d, 4] input px, scores [d], classes [d], count)."""
+    boxes, scores, classes = np.zeros((len(EXAMPLES), d, 4), np.float32), np.zeros((len(EXAMPLES), d)), \
+        np.full((len(EXAMPLES), d), -1)
+    num = []
+    for i, (_, _, objs, _) in enumerate(EXAMPLES):
+        objs = [o for o in objs if not o[2]]
         for j, ((y0, x0, y1, x1), label, _) in enumerate(objs):
             boxes[i, j] = np.array([x0, y0, x1, y1]) * S
             scores[i, j], classes[i, j] = 0.9, label
         num.append(len(objs))
-    return Detections(jnp.asarray(boxes), jnp.asarray(scores, jnp.float32), jnp.asarray(classes, jnp.int32),
-                      jnp.asarray(num, jnp.int32))
+    return boxes, scores.astype(np.float32), classes.astype(np.int32), np.asarray(num, np.int32)
+
+
+TABLES = _oracle_tables()
+
+
+def _oracle(variables, images):
+    """Detections of the non-difficult objects, in input pixels, found from the image's grey level (jittable, as
+    every predict: ``run_predict`` traces it over the devices)."""
+    del variables
+    k = jnp.clip(jnp.round((images[:, 0, 0, 0] * 255 - 10) / 20).astype(jnp.int32), 0, len(EXAMPLES) - 1)
+    return Detections(*(jnp.asarray(t)[k] for t in TABLES))
 
 
 def _evaluate(workdir=None):
@@ -99,3 +108,53 @@ def test_scored_in_original_pixels_with_real_ids():
     gt, results = ev.to_coco_json()
     assert [im["id"] for im in gt["images"]] == [17] and results[0]["image_id"] == 17
     np.testing.assert_allclose(results[0]["bbox"], [80, 80, 100, 100], rtol=1e-5)
+
+
+def test_run_predict_over_devices_equals_one_device():
+    """5 images in batches of 2 (the last padded), each batch padded again to the 8 simulated devices: the same
+    outputs as on one device, every image once, in order."""
+    import jax
+
+    ds = D.load_split(("voc/2007", {"image_size": S, "max_boxes": 4, "source": _source()}, 20), "test",
+                      types.SimpleNamespace(), 2, drop_remainder=False)
+    got = D.run_predict(_oracle, {}, ds, keep_images=3)
+    one = D.run_predict(_oracle, {}, ds, keep_images=3, devices=jax.local_devices()[:1])
+    assert jax.local_device_count() == 8 and sorted(got) == sorted(one)
+    for k in got:
+        np.testing.assert_array_equal(got[k], one[k], err_msg=k)
+    assert got["image"].shape == (3, S, S, 3) and got["image_id"].tolist() == [12, 17, 2008000005, 3, 100]
+    assert D.detection_metrics(got, 20) == D.detection_metrics(one, 20)
+
+
+@pytest.mark.slow
+def test_real_detector_over_devices_equals_one_device():
+    """A real detector (tiny YOLO, random weights, predict with per-class NMS) over the 8 simulated devices: 13
+    shapes images in batches of 4 (the last padded; each batch padded again to 8 rows for the devices) give the
+    detections of ``predict`` called on one device, every image once, in order; and the same metrics."""
+    import jax
+
+    from jaxvision.data import load
+    from jaxvision.models.detection import yolo
+
+    assert jax.local_device_count() == 8
+    model = yolo.YOLOTiny(num_classes=6, grid_size=4)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+    predict = yolo.predict_fn(model, max_detections=10)
+    ds = load("shapes", "test", 4, image_size=32, max_boxes=4, num_examples=13, drop_remainder=False)
+    res = D.run_predict(predict, variables, ds, keep_images=6)
+    ref = {k: [] for k in ("boxes", "scores", "classes", "num_valid", "gt_boxes")}
+    for batch in ds.iterate():
+        det = jax.device_get(predict(variables, jnp.asarray(batch["image"])))  # one device, the whole batch
+        for k in ("boxes", "scores", "classes", "num_valid"):
+            ref[k].append(np.asarray(getattr(det, k))[batch["valid"]])
+        ref["gt_boxes"].append(batch["boxes"][batch["valid"]])
+    ref = {k: np.concatenate(v) for k, v in ref.items()}
+    assert res["boxes"].shape == (13, 10, 4) and res["image"].shape == (6, 32, 32, 3)
+    assert ref["num_valid"].sum() > 13  # real detections to compare
+    np.testing.assert_array_equal(res["gt_boxes"], ref["gt_boxes"])
+    np.testing.assert_array_equal(res["num_valid"], ref["num_valid"])
+    np.testing.assert_array_equal(res["classes"], ref["classes"])
+    np.testing.assert_allclose(res["boxes"], ref["boxes"], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(res["scores"], ref["scores"], rtol=1e-4, atol=1e-6)
+    got, want = D.detection_metrics(res, 6), D.detection_metrics({**res, **ref}, 6)
+    assert got == pytest.approx(want, abs=1e-9)

@@ -14,6 +14,7 @@ from jaxvision.train import fit, read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "multihost_worker.py")
+EVAL_WORKER = os.path.join(HERE, "multihost_eval_worker.py")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
@@ -61,14 +62,16 @@ def test_two_processes_train_together(tmp_path):
     assert records == [(3, "train"), (5, "train")], records
 
 
-def _launch(tmp_path, num_steps, timeout_s=540, worker=WORKER):
-    """Run the 2 worker processes; if one fails, stop the other at once (it would wait for it in a barrier).
+def _launch(tmp_path, num_steps, timeout_s=540, worker=WORKER, local_devices=1):
+    """Run the 2 worker processes (``local_devices`` CPU devices each); if one fails, stop the other at once (it
+    would wait for it in a barrier).
 
     Skips only when a failed worker reports `UNSUPPORTED`; any other failure fails the test."""
     port = _free_port()
     procs, logs = [], []
+    flags = "" if local_devices == 1 else f"--xla_force_host_platform_device_count={local_devices}"
     for pid in range(2):
-        env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "",
+        env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags,
                "JAXVISION_COORDINATOR": f"localhost:{port}", "JAXVISION_NUM_PROCESSES": "2",
                "JAXVISION_PROCESS_ID": str(pid)}
         logs.append(tmp_path / f"worker{pid}_{num_steps}.log")
@@ -92,6 +95,32 @@ def _launch(tmp_path, num_steps, timeout_s=540, worker=WORKER):
         pytest.skip("CPU collectives unavailable in this jax build: " + outs[0][-300:])
     if not all(p.returncode == 0 for p in procs):
         pytest.fail("a worker failed:\n" + "\n".join(o[-2000:] for o in outs))
+
+
+@pytest.mark.slow  # ~45 s on 2 loaded cores: two processes plus the 1-process reference, each compiling its evals
+@pytest.mark.skipif(not _gloo_available(), reason="this jax build has no CPU collectives (gloo) implementation, "
+                                                   "so CPU processes cannot evaluate together")
+def test_two_processes_evaluate_like_one(tmp_path):
+    """2 processes x 2 CPU devices: each predicts / extracts features of its slice of every batch, the results are
+    gathered; both processes get exactly the outputs (detections in order, VOC / COCO metrics, FID features,
+    statistics, distance) of one process, on 13 detection images and 37 FID images (uneven splits)."""
+    _launch(tmp_path, 0, worker=EVAL_WORKER, local_devices=2)
+    sys.path.insert(0, HERE)
+    try:
+        from multihost_eval_problem import N_DET, N_IMG, evaluate_all
+    finally:
+        sys.path.pop(0)
+    ref = evaluate_all(host_id=0, num_hosts=1)  # one process (this one, 8 devices)
+    assert len(ref["det_image"]) == 6 and len(ref["det_boxes"]) == N_DET and len(ref["features"]) == N_IMG
+    assert 0.2 < ref["metric_map50_voc"] < 0.95, ref["metric_map50_voc"]  # a metric that drops / doubles show in
+    for pid in range(2):
+        got = dict(np.load(tmp_path / f"out.{pid}.npz"))
+        assert int(got.pop("local_devices")) == 2
+        assert sorted(got) == sorted(ref)
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-6, atol=1e-7, err_msg=f"process {pid}: {k}")
+        for k in ("det_gt_boxes", "det_gt_labels", "det_gt_mask", "det_image", "metric_map50_voc", "metric_coco_ap"):
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=f"process {pid}: {k}")
 
 
 @pytest.mark.parametrize("message, skips", [

@@ -70,6 +70,9 @@ class FeatureNetwork:
       weights_sha256: SHA-256 of the weights file (Inception) or of the variables (:func:`hash_variables`).
       resize: preprocessing description, e.g. ``'bilinear 299x299 align_corners=False'`` or ``'none'``.
       channels: expected input channels (3 for Inception), or None for any.
+      apply, variables: ``fn`` as ``apply(variables, images)`` (optional; the networks made here set them), so
+        that feature extraction over several devices passes the weights as an argument, replicated once
+        (``jaxvision.metrics.multihost.map_over_devices``), instead of tracing ``fn`` with its weights inside.
     """
 
     fn: Callable[[jax.Array], dict]
@@ -77,6 +80,8 @@ class FeatureNetwork:
     weights_sha256: str | None
     resize: str
     channels: int | None = 3
+    apply: Callable[[Any, jax.Array], dict] | None = dataclasses.field(default=None, repr=False)
+    variables: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     def __call__(self, images, check_range: bool = True) -> dict:
         """Run on a batch. ``images``: float [N, H, W, C] in [0, 1]. Returns {'features', 'logits'}."""
@@ -144,7 +149,7 @@ def feature_fn_from_flax(
     fn = functools.partial(apply, variables)
 
     resize = "none" if resize_to is None else f"bilinear {resize_to[0]}x{resize_to[1]} align_corners=False"
-    return FeatureNetwork(fn, name, hash_variables(variables), resize, channels)
+    return FeatureNetwork(fn, name, hash_variables(variables), resize, channels, apply=apply, variables=variables)
 
 
 def load_fid_inception(path=None, *, check_hash: bool = True, expected_sha256: str | None = None) -> FeatureNetwork:
@@ -190,4 +195,6 @@ def inception_network(variables, weights_sha256: str | None = None) -> FeatureNe
         weights_sha256 or hash_variables(variables),
         "bilinear 299x299 align_corners=False, [0,1]->[-1,1]",
         3,
+        apply=apply,
+        variables=variables,
     )

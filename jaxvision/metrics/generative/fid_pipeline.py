@@ -12,6 +12,7 @@ compilation) into :mod:`jaxvision.metrics.generative.stats` accumulators on devi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
 import sys
@@ -26,6 +27,7 @@ import numpy as np
 from jaxvision.metrics.generative.feature_networks import FeatureNetwork, check_images, load_fid_inception
 from jaxvision.metrics.generative.frechet import frechet_distance, warn_rank_deficient, x64_scope
 from jaxvision.metrics.generative.stats import finalize_stats, init_stats, load_stats, save_stats, update_stats
+from jaxvision.metrics.multihost import gather_from_processes, map_over_devices, process_block
 
 __all__ = ["FIDResult", "fid", "compute_statistics", "extract_features", "list_images", "main"]
 
@@ -146,23 +148,48 @@ def _pad(batch, batch_size):
     return np.concatenate([np.asarray(batch, np.float32), pad]), np.arange(batch_size) < n
 
 
+@functools.lru_cache(maxsize=4)
+def _device_mapped(network: FeatureNetwork):
+    """(mapped, shared): ``network`` over every local device (``map_over_devices``), its weights replicated once."""
+    if network.apply is not None:
+        mapped = map_over_devices(network.apply)
+        return mapped, mapped.replicate(network.variables)
+    return map_over_devices(lambda _, images: network.fn(images)), {}
+
+
+def _features(network: FeatureNetwork, batch, batch_size: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``keys`` of ``network``'s outputs for the rows of ``batch`` (n <= ``batch_size``), numpy, in row order.
+
+    The batch is padded (zeros) to ``batch_size`` rounded up to a multiple of processes x local devices; this
+    process runs its block of rows (``process_block``) split over its devices, and the blocks of all processes
+    are gathered (``gather_from_processes``), so every process gets the features of the whole batch.
+    """
+    mapped, shared = _device_mapped(network)
+    n = len(batch)
+    rows, padded = process_block(max(batch_size, n), mapped.num_devices)
+    full, _ = _pad(np.asarray(batch, np.float32), padded)
+    out = mapped(shared, full[rows])
+    out = gather_from_processes({k: out[k] for k in keys if k in out})
+    return {k: v[:n] for k, v in out.items()}
+
+
 def extract_features(source, network: FeatureNetwork, batch_size: int = 50, quantize: bool = False,
                      num_samples: int | None = None) -> dict[str, np.ndarray]:
     """Run ``network`` over all images of ``source`` (an array [N, H, W, C], uint8 or float in [0, 1], a folder, an
     iterable of batches or a callable ``fn(n)`` with ``num_samples``; ``quantize``: floats as a saved PNG holds
     them, ``quantize_like_png``).
 
+    Every batch is split over all local devices and, in a multi-process run, over the processes (each runs its
+    block of the batch; the features are gathered to every process), so every process must pass the same
+    ``source``; the result is the one of a single-device run.
+
     Returns:
       {'features': float32 [N, d], 'logits': float32 [N, K] if the network has logits}, in source order.
     """
     outs: dict[str, list] = {}
     for batch in _batches(source, batch_size, network.channels, quantize, num_samples):
-        n = len(batch)
-        padded, _ = _pad(batch, batch_size)
-        out = network.fn(jnp.asarray(padded, jnp.float32))
-        for k in ("features", "logits"):
-            if k in out:
-                outs.setdefault(k, []).append(np.asarray(out[k][:n]))
+        for k, v in _features(network, batch, batch_size, ("features", "logits")).items():
+            outs.setdefault(k, []).append(v)
     return {k: np.concatenate(v) for k, v in outs.items()}
 
 
@@ -177,7 +204,9 @@ def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x6
       source: images [N, H, W, C] (uint8, or float in [0, 1]), a folder of PNG/JPEG files, an iterable of image
         batches, or a callable ``fn(n) -> n images`` drawn until ``num_samples`` (never all in memory).
       network: the feature extractor.
-      batch_size: images per compiled call (the last batch is padded and masked).
+      batch_size: images per compiled call (the last batch is padded and masked); each batch is split over all
+        local devices and processes as in :func:`extract_features` (every process passes the same ``source``
+        and gets the same statistics, those of a single-device run).
       x64: accumulate in float64.
       quantize: round float images to 8 bits first, as a saved PNG would (``quantize_like_png``).
 
@@ -189,8 +218,7 @@ def compute_statistics(source, network: FeatureNetwork, batch_size: int = 50, x6
     stats = None
     batches = _batches(source, batch_size, network.channels, quantize, num_samples)
     for batch in tqdm(batches, desc="FID features", unit="batch", delay=5.0, leave=False, disable=None):
-        padded, mask = _pad(batch, batch_size)
-        feats = network.fn(jnp.asarray(padded, jnp.float32))["features"]
+        feats, mask = _pad(_features(network, batch, batch_size, ("features",))["features"], batch_size)
         with x64_scope(x64):
             if stats is None:
                 stats = init_stats(feats.shape[-1])
