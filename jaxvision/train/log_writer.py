@@ -122,7 +122,7 @@ class MetricsWriter:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:
             for k, v in record.items():
-                if isinstance(v, float):
+                if isinstance(v, float) and k != "time":  # TensorBoard keeps its own wall time
                     self._tb.add_scalar(f"{split}/{k}", v, int(step))
         return record
 

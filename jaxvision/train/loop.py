@@ -44,6 +44,11 @@ class NonFiniteLossError(FloatingPointError):
 
 PROFILE_DIR = "profile"
 
+
+class RunOptionError(ValueError):
+    """A bad run option of ``fit`` (learning_rate, keep_best, keep_best_mode, profile_steps), or a ``keep_best``
+    metric the evals do not report."""
+
 LearningRate = float | Callable[[int], Any]
 
 
@@ -57,19 +62,19 @@ def _check_options(learning_rate, keep_best, keep_best_mode, eval_fn, profile_st
         rates = {"learning_rate": learning_rate}
     for name, lr in rates.items():
         if not (callable(lr) or isinstance(lr, (int, float))) or isinstance(lr, bool):
-            raise ValueError(f"learning_rate[{name!r}]: expected a float or a schedule step -> float, got {lr!r}")
+            raise RunOptionError(f"learning_rate[{name!r}]: expected a float or a schedule step -> float, got {lr!r}")
     if keep_best is not None:
         if not isinstance(keep_best, str) or not keep_best:
-            raise ValueError(f"keep_best: expected the name of an eval metric, got {keep_best!r}")
+            raise RunOptionError(f"keep_best: expected the name of an eval metric, got {keep_best!r}")
         if eval_fn is None:
-            raise ValueError(f"keep_best={keep_best!r}: needs an eval_fn (the metric comes from the evals)")
+            raise RunOptionError(f"keep_best={keep_best!r}: needs an eval_fn (the metric comes from the evals)")
     if keep_best_mode not in BEST_MODES:
-        raise ValueError(f"keep_best_mode: expected one of {BEST_MODES}, got {keep_best_mode!r}")
+        raise RunOptionError(f"keep_best_mode: expected one of {BEST_MODES}, got {keep_best_mode!r}")
     if profile_steps is not None:
         ok = (isinstance(profile_steps, (tuple, list)) and len(profile_steps) == 2
               and all(isinstance(v, int) and not isinstance(v, bool) for v in profile_steps))
         if not ok or not 1 <= profile_steps[0] <= profile_steps[1]:
-            raise ValueError(f"profile_steps: expected (N, M) with 1 <= N <= M (trace steps N..M), got "
+            raise RunOptionError(f"profile_steps: expected (N, M) with 1 <= N <= M (trace steps N..M), got "
                              f"{profile_steps!r}")
         profile_steps = (int(profile_steps[0]), int(profile_steps[1]))
     return rates, profile_steps
@@ -139,7 +144,8 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
     Raises:
       NonFiniteLossError: a loss became NaN/inf (nothing is saved after the last good checkpoint).
       CheckpointError: the workdir's checkpoint is corrupt or belongs to another experiment.
-      ValueError: a bad run option (before anything is written), or an eval without the ``keep_best`` metric.
+      RunOptionError: a bad run option (a ValueError, raised before anything is written), or an eval without the
+        ``keep_best`` metric (checkpoints already written stay).
     """
     from tqdm.auto import tqdm
 
@@ -213,7 +219,7 @@ def fit(state, train_step: Callable, train_data, *, num_steps: int, workdir: str
         writer.write(step, "eval", metrics)
         if best is not None:
             if keep_best not in metrics:
-                raise ValueError(f"keep_best={keep_best!r}: not an eval metric of {experiment}; its eval metrics: "
+                raise RunOptionError(f"keep_best={keep_best!r}: not an eval metric of {experiment}; its eval metrics: "
                                  f"{', '.join(sorted(metrics))}")
             if best.is_better(metrics[keep_best]):
                 best.save(state_now, force=True, metrics=metrics)

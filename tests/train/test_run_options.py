@@ -10,7 +10,15 @@ import optax
 import pytest
 
 from jaxvision.data import load
-from jaxvision.train import CheckpointManager, NonFiniteLossError, TrainState, fit, make_train_step, read_metrics
+from jaxvision.train import (
+    CheckpointManager,
+    NonFiniteLossError,
+    RunOptionError,
+    TrainState,
+    fit,
+    make_train_step,
+    read_metrics,
+)
 from jaxvision.train.checkpoint import BEST_DIR
 from jaxvision.train.log_writer import read_tensorboard
 
@@ -121,7 +129,7 @@ def test_keep_best_keeps_the_best_eval_step_besides_the_latest(tmp_path, ds, mod
 
 def test_keep_best_needs_the_metric(tmp_path, ds):
     state, step = _problem()
-    with pytest.raises(ValueError, match="keep_best='mAP'.*w_norm"):
+    with pytest.raises(RunOptionError, match="keep_best='mAP'.*w_norm"):
         fit(state, step, ds, num_steps=2, workdir=str(tmp_path), experiment="t", progress=False,
             eval_fn=lambda s: {"w_norm": 1.0}, keep_best="mAP")
     assert _ckpt_dirs(tmp_path / "checkpoints") == ["2"]  # what was written stays
@@ -136,7 +144,7 @@ def test_keep_best_needs_the_metric(tmp_path, ds):
 ])
 def test_bad_run_options_are_refused_before_anything_is_written(tmp_path, ds, kwargs, match):
     state, step = _problem()
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(RunOptionError, match=match):
         fit(state, step, ds, num_steps=2, workdir=str(tmp_path / "w"), experiment="t", progress=False, **kwargs)
     assert not (tmp_path / "w").exists()
 
