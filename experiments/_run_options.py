@@ -44,8 +44,9 @@ class RunOptions:
             if not self.keep_best.strip():
                 raise ExperimentError("--set keep_best=: expected the name of an eval metric (or none), got ''")
             if not self.EVALS_DURING_TRAINING:
-                raise ExperimentError(f"--set keep_best={self.keep_best}: {type(self).__module__.rsplit('.', 1)[-1]!r} has no eval "
-                                      "metric during training (keep_best works for the experiments with eval_every)")
+                name = type(self).__module__.rsplit(".", 1)[-1]
+                raise ExperimentError(f"--set keep_best={self.keep_best}: experiment {name!r} has no eval metric "
+                                      "during training (keep_best works for the experiments with eval_every)")
         if self.profile_steps is not None:
             p = tuple(self.profile_steps)
             if len(p) != 2 or not 1 <= p[0] <= p[1]:
