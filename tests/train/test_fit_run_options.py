@@ -106,6 +106,21 @@ def test_async_checkpoint_is_finished_when_fit_raises(tmp_path, ds):
         assert int(ckpt.restore(state).step) == 2
 
 
+def test_async_checkpoint_is_finished_on_keyboard_interrupt(tmp_path, ds):
+    state, step = _problem()
+
+    def interrupt(s, _state):
+        if s == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(state, step, ds, num_steps=6, workdir=str(tmp_path), experiment="t", checkpoint_every=2,
+            progress=False, async_checkpoint=True, hooks=[interrupt])
+    assert _ckpt_dirs(tmp_path / "checkpoints") == ["2"]  # written in full, under its final name
+    with CheckpointManager(str(tmp_path), "t") as ckpt:
+        assert int(ckpt.restore(state).step) == 2
+
+
 @pytest.mark.parametrize("mode,want", [("max", 4), ("min", 2)])
 def test_keep_best_keeps_the_best_eval_step_besides_the_latest(tmp_path, ds, mode, want):
     state, step = _problem()
