@@ -132,3 +132,25 @@ def test_readme_keep_best(readme_runs):
 def test_readme_profile_steps(readme_runs):
     traces = glob.glob(str(readme_runs["profile_steps"] / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
     assert [p for p in traces if os.path.getsize(p) > 0]
+
+
+@pytest.mark.slow
+def test_mode_collapse_loop_profiles_its_chunks_and_saves_asynchronously(tmp_path):
+    """mode_collapse trains in scanned chunks without fit: its own profile / async / TensorBoard wiring."""
+    from experiments import mode_collapse as mc
+    from jaxvision.train import CheckpointManager, MetricsWriter, read_tensorboard
+
+    cfg = experiments.make_config(mc, {"losses": ("hinge",), "seeds": 1, "tensorboard": True,
+                                       "async_checkpoint": True, "profile_steps": (12, 15)}, tiny=True)
+    writer = MetricsWriter(str(tmp_path), tensorboard=cfg.tensorboard)
+    try:
+        bundle = mc.train_one(cfg, "ring", "hinge", str(tmp_path), writer, profile=True)
+    finally:
+        writer.close()
+    assert int(bundle.step) == cfg.num_steps
+    assert glob.glob(str(tmp_path / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
+    with CheckpointManager(str(tmp_path / "ring_hinge"), mc.NAME) as ckpt:
+        assert ckpt.all_steps() == [cfg.num_steps]
+    scalars = read_tensorboard(str(tmp_path))["scalars"]
+    assert [s for s, _ in scalars["train/ring/hinge/d_loss"]] == [10, 20]
+    assert [v for _, v in scalars["train/ring/hinge/learning_rate"]] == pytest.approx([cfg.learning_rate] * 2)
