@@ -145,7 +145,7 @@ def evaluate(cfg, workdir: str, name: str) -> dict:
     grid = np.stack(cols, 1).reshape((-1,) + target.shape[1:])
     save_image_grid(os.path.join(workdir, "triplets.png"), grid, ncol=len(cols),
                     scale=max(1, 128 // cfg.image_size))
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
     writer.write(int(state.step), "eval", out)
     writer.close()
     return out

@@ -168,7 +168,7 @@ def evaluate(cfg: Config, workdir: str) -> dict:
     out["srresnet_gain_db"] = out["srresnet_psnr_y"] - out["bicubic_psnr_y"]
     save_image_grid(os.path.join(workdir, "sr_comparison.png"), np.stack(crops), ncol=4,
                     scale=max(1, 128 // cfg.eval_crop))
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
     writer.write(int(gan.step), "eval", out)
     writer.close()
     return out

@@ -262,7 +262,7 @@ def evaluate_state(cfg: Config, workdir: str, state2: GANState) -> dict:
     _grid(os.path.join(workdir, "grid.png"), captions, low, high)
     lines = ["| images | captions | layout | colour | shape | size | all attributes | shapes IS | shapes FID |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
     out = {}
     for name, r in rows.items():
         lines.append(f"| {name.replace('random_caption_', '')} | {'random' if 'random' in name else 'own'} | "
