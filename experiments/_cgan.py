@@ -13,6 +13,7 @@ import os
 import jax
 import numpy as np
 
+from experiments._run_options import fit_options
 from jaxvision.metrics import mean_gradient_magnitude, psnr, ssim
 from jaxvision.train import CheckpointManager, fit
 from jaxvision.train.gan import GANState
@@ -42,11 +43,13 @@ def fit_step(cstep, condition_key: str = "condition"):
 
 
 def run_phase(state: GANState, step, ds, cfg, workdir: str, experiment: str, num_steps: int,
-              hooks=()) -> tuple[GANState, dict]:
-    """Train one phase with ``fit`` in ``workdir`` (resumes a checkpoint there)."""
+              hooks=(), learning_rate=None) -> tuple[GANState, dict]:
+    """Train one phase with ``fit`` in ``workdir`` (resumes a checkpoint there) with the config's run options;
+    ``learning_rate`` (float or ``{name: float}``) is logged with the train metrics."""
     return fit(state, step, ds, num_steps=num_steps, workdir=workdir, experiment=experiment, config=cfg,
                checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, log_every=cfg.log_every,
-               data_parallel=cfg.data_parallel, progress=cfg.progress, hooks=hooks)
+               data_parallel=cfg.data_parallel, progress=cfg.progress, hooks=hooks, learning_rate=learning_rate,
+               **fit_options(cfg))
 
 
 def restore_phase(state: GANState, workdir: str, experiment: str, cfg) -> GANState:

@@ -113,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         return _list()
     from experiments import ExperimentError
-    from jaxvision.train import CheckpointError, NonFiniteLossError
+    from jaxvision.train import CheckpointError, NonFiniteLossError, RunOptionError
 
     try:
         return _run(args, argv)
-    except (ExperimentError, CheckpointError, FileNotFoundError) as e:
+    except (ExperimentError, CheckpointError, RunOptionError, FileNotFoundError) as e:
         print(f"jaxvision: error: {e}", file=sys.stderr)
         return 2
     except NonFiniteLossError as e:

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments._run_options import RunOptions, fit_options, log_images
 from jaxvision import data
 from jaxvision.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_optimizer
 from jaxvision.train import CheckpointManager, MetricsWriter, fit, parallel
@@ -29,8 +30,10 @@ TFDSDataset = Literal["mnist", "cifar10", "celeb_a"]   # TFDS image data sets kn
 
 
 @dataclasses.dataclass
-class DCGANConfig:
+class DCGANConfig(RunOptions):
     """Fields shared by every DCGAN experiment (digits and the TFDS configurations)."""
+
+    EVALS_DURING_TRAINING = False     # no eval metric in fit: keep_best is refused
 
     size: ImageSize = 32              # px
     channels: int = 1
@@ -134,6 +137,8 @@ def sample_hook(cfg, workdir: str):
             path = os.path.join(workdir, "samples", f"step_{step:06d}.png")
             save_image_grid(path, generate(s, z, ema=cfg.ema_decay is not None), ncol=8, scale=scale,
                             value_range=(-1, 1))
+            return {"samples": path}  # fit adds it to TensorBoard (tensorboard=True)
+        return None
 
     return hook
 
@@ -150,8 +155,10 @@ def run(cfg, workdir: str, name: str, ds, eval_fn=None) -> tuple[GANState, dict]
     state, summary = fit(make_state(cfg), make_step(cfg), ds, num_steps=cfg.num_steps, workdir=workdir,
                          experiment=name, config=cfg, checkpoint_every=cfg.checkpoint_every, keep=cfg.keep,
                          log_every=cfg.log_every, data_parallel=cfg.data_parallel, progress=cfg.progress,
-                         hooks=[sample_hook(cfg, workdir)])
+                         hooks=[sample_hook(cfg, workdir)], **fit_options(cfg),
+                         learning_rate={"g_learning_rate": cfg.g_learning_rate, "d_learning_rate": cfg.d_learning_rate})
     save_final_samples(cfg, workdir, state)
+    log_images(cfg, workdir, int(state.step), {"samples_final": os.path.join(workdir, "samples_final.png")})
     return state, summary
 
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments._run_options import RunOptions, fit_options, log_images
 from jaxvision import data
 from jaxvision.metrics import DetectionEvaluator, evaluate_voc
 from jaxvision.metrics.detection.streaming import to_coco_results
@@ -28,7 +29,7 @@ from jaxvision.train.checkpoint import CHECKPOINT_DIR
 
 
 @dataclasses.dataclass
-class ShapesTrainConfig:
+class ShapesTrainConfig(RunOptions):
     """Config fields shared by the detector experiments: data sizes, optimizer schedule, logging, checkpoints.
 
     Each experiment's ``Config`` subclasses this and adds its model fields (and overrides ``num_steps`` /
@@ -104,12 +105,17 @@ def make_state(model, cfg, image_shape: Sequence[int], init_transform: Callable 
     variables = jax.jit(lambda r: model.init(r, jnp.zeros((1, *image_shape), jnp.float32)))(init_rng)
     if init_transform is not None:
         variables = init_transform(variables)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
-                                                  max(cfg.num_steps, cfg.warmup_steps + 1),
-                                                  end_value=0.01 * cfg.learning_rate)
-    tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adamw(schedule, weight_decay=cfg.weight_decay))
+    tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adamw(lr_schedule(cfg), weight_decay=cfg.weight_decay))
     return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx, rng=state_rng,
                              batch_stats=variables.get("batch_stats", {}))
+
+
+def lr_schedule(cfg):
+    """The detectors' learning rate: linear warmup from 0 over ``warmup_steps``, cosine decay to 1% at
+    ``num_steps`` (an optax schedule, update count -> lr)."""
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
+                                              max(cfg.num_steps, cfg.warmup_steps + 1),
+                                              end_value=0.01 * cfg.learning_rate)
 
 
 def hflip(batch: dict, rng) -> dict:
@@ -400,9 +406,11 @@ def train_and_evaluate(name: str, cfg, workdir: str, state: TrainState, loss_fn:
     state, summary = fit(state, make_train_step(loss_fn), train_data, num_steps=cfg.num_steps, workdir=workdir,
                          experiment=name, config=cfg, eval_fn=evaluate, eval_every=cfg.eval_every,
                          checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, log_every=cfg.log_every,
-                         progress=cfg.progress)
+                         progress=cfg.progress, learning_rate=lr_schedule(cfg), **fit_options(cfg))
     train_s = time.perf_counter() - t0
     result = {**summary, **evaluate(state, workdir), "train_seconds": train_s}
+    if os.path.isfile(os.path.join(workdir, "predictions.png")):
+        log_images(cfg, workdir, int(state.step), {"eval/predictions": os.path.join(workdir, "predictions.png")})
     report(name, result, workdir)
     return result
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments._run_options import RunOptions, fit_options, log_images
 from jaxvision import data
 from jaxvision.data import digits
 from jaxvision.metrics.multihost import map_over_devices
@@ -33,7 +34,7 @@ NAME = "digits_classifier"
 
 
 @dataclasses.dataclass
-class Config:
+class Config(RunOptions):
     size: Literal[8, 16, 32] = 16     # digits resized to size x size
     batch_size: int = 64
     num_steps: int = 500
@@ -57,6 +58,12 @@ TINY = dict(size=8, num_steps=6, batch_size=32, widths=(4, 8), features=16, warm
             checkpoint_every=3, progress=False)
 
 
+def lr_schedule(cfg: Config):
+    """Linear warmup from 0 over ``warmup_steps``, cosine decay to 0 at ``num_steps`` (count -> lr)."""
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
+                                              max(cfg.num_steps, cfg.warmup_steps + 1))
+
+
 def make_model(cfg: Config) -> SmallCNN:
     return SmallCNN(num_classes=10, widths=tuple(cfg.widths), features=cfg.features, dropout=cfg.dropout,
                     bn_axis_name=parallel.AXIS if cfg.data_parallel else None)
@@ -78,9 +85,7 @@ def make_state(cfg: Config) -> TrainState:
     init_rng, state_rng = jax.random.split(jax.random.PRNGKey(cfg.seed))
     # jitted (eager init compiles every op separately), unoptimized (PRNG kernels compile slowly on CPU)
     variables = jit_once(lambda r: model.init(r, jnp.zeros((1, cfg.size, cfg.size, 1)), train=False))(init_rng)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
-                                                  max(cfg.num_steps, cfg.warmup_steps + 1))
-    tx = optax.adamw(schedule, weight_decay=cfg.weight_decay)
+    tx = optax.adamw(lr_schedule(cfg), weight_decay=cfg.weight_decay)
     create = lambda v, r: TrainState.create(apply_fn=model.apply, params=v["params"], tx=tx, rng=r,  # noqa: E731
                                             batch_stats=v["batch_stats"])
     return jit_once(create)(variables, state_rng)
@@ -138,8 +143,11 @@ def train(cfg: Config, workdir: str) -> dict:
     state, summary = fit(make_state(cfg), step, ds, num_steps=cfg.num_steps, workdir=workdir, experiment=NAME,
                          config=cfg, eval_fn=lambda s: _evaluate_state(cfg, s), eval_every=cfg.eval_every,
                          checkpoint_every=cfg.checkpoint_every, keep=cfg.keep, log_every=cfg.log_every,
-                         data_parallel=cfg.data_parallel, progress=cfg.progress)
-    return {**summary, **_evaluate_state(cfg, state, workdir)}
+                         data_parallel=cfg.data_parallel, progress=cfg.progress, learning_rate=lr_schedule(cfg),
+                         **fit_options(cfg))
+    result = {**summary, **_evaluate_state(cfg, state, workdir)}
+    log_images(cfg, workdir, int(state.step), {"eval/predictions": os.path.join(workdir, "predictions.png")})
+    return result
 
 
 def _restore(cfg: Config, workdir: str) -> TrainState:

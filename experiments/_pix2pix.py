@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import _cgan
+from experiments._run_options import RunOptions, log_images
 from jaxvision import data
 from jaxvision.models.gan.pix2pix import PatchGANDiscriminator, UNetGenerator, pix2pix_optimizer
 from jaxvision.train import MetricsWriter, parallel
@@ -27,8 +28,10 @@ BASELINE_DIR = "l1_baseline"
 
 
 @dataclasses.dataclass
-class Pix2PixConfig:
+class Pix2PixConfig(RunOptions):
     """Fields shared by the Pix2Pix experiments (defaults: a CPU-sized run; ``PRESETS['paper']``: the paper's)."""
+
+    EVALS_DURING_TRAINING = False     # no eval metric in fit: keep_best is refused
 
     data: Literal["pairs", "paired_folder"] = "pairs"
     kind: Literal["shapes", "edges"] = "shapes"   # embedded pairs
@@ -112,11 +115,15 @@ def train(cfg, workdir: str, name: str) -> dict:
     ndev = parallel.local_device_count() if cfg.data_parallel else None
     ds = load_data(cfg, "train", cfg.batch_size, ndev)
     check_data(cfg, ds)
-    _, summary = _cgan.run_phase(make_state(cfg), make_step(cfg), ds, cfg, workdir, name, cfg.num_steps)
+    _, summary = _cgan.run_phase(make_state(cfg), make_step(cfg), ds, cfg, workdir, name, cfg.num_steps,
+                                 learning_rate=cfg.learning_rate)
     if cfg.baseline:
         _cgan.run_phase(make_state(cfg), make_step(cfg, generator_only=True), ds, cfg,
-                        os.path.join(workdir, BASELINE_DIR), f"{name}/{BASELINE_DIR}", cfg.num_steps)
-    return {**{f"train_{k}": v for k, v in summary.items() if isinstance(v, float)}, **evaluate(cfg, workdir, name)}
+                        os.path.join(workdir, BASELINE_DIR), f"{name}/{BASELINE_DIR}", cfg.num_steps,
+                        learning_rate=cfg.learning_rate)
+    result = {**{f"train_{k}": v for k, v in summary.items() if isinstance(v, float)}, **evaluate(cfg, workdir, name)}
+    log_images(cfg, workdir, cfg.num_steps, {"eval/triplets": os.path.join(workdir, "triplets.png")})
+    return result
 
 
 def evaluate(cfg, workdir: str, name: str) -> dict:
@@ -138,7 +145,7 @@ def evaluate(cfg, workdir: str, name: str) -> dict:
     grid = np.stack(cols, 1).reshape((-1,) + target.shape[1:])
     save_image_grid(os.path.join(workdir, "triplets.png"), grid, ncol=len(cols),
                     scale=max(1, 128 // cfg.image_size))
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
     writer.write(int(state.step), "eval", out)
     writer.close()
     return out

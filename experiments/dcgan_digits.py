@@ -104,10 +104,10 @@ def _quality_rows(cfg: Config, workdir: str, state: GANState) -> dict:
     return rows
 
 
-def _write_quality(workdir: str, step: int, rows: dict) -> dict:
+def _write_quality(workdir: str, step: int, rows: dict, tensorboard: bool = False) -> dict:
     lines = ["| samples | digits FID (lower better) | digits IS (higher better) | label entropy (max 2.303) |",
              "|---|---:|---:|---:|"]
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=tensorboard)
     out = {}
     for name, r in rows.items():
         lines.append(f"| {name} | {r['fid']:.2f} | {r['is']:.2f} ± {r['is_std']:.2f} | {r['label_entropy']:.3f} |")
@@ -127,15 +127,14 @@ def train(cfg: Config, workdir: str) -> dict:
     ds = data.load("digits", "all", cfg.batch_size, seed=cfg.seed, num_devices=ndev, size=cfg.size)
     state, summary = _dcgan.run(cfg, workdir, NAME, ds)
     train_seconds = time.time() - t0
-    out = {**summary, "train_seconds": train_seconds, **_write_quality(workdir, int(state.step),
-                                                                        _quality_rows(cfg, workdir, state))}
-    return out
+    quality = _write_quality(workdir, int(state.step), _quality_rows(cfg, workdir, state), cfg.tensorboard)
+    return {**summary, "train_seconds": train_seconds, **quality}
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
     """Quality of the latest checkpoint: quality.md, samples_final.png, metrics."""
     state = _dcgan.restore(cfg, workdir, NAME)
     _dcgan.save_final_samples(cfg, workdir, state)
-    return _write_quality(workdir, int(state.step), _quality_rows(cfg, workdir, state))
+    return _write_quality(workdir, int(state.step), _quality_rows(cfg, workdir, state), cfg.tensorboard)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from experiments._run_options import RunOptions
 from jaxvision import data
 from jaxvision.data import mixture
 from jaxvision.metrics.generative.mode_collapse import NUM_SAMPLES, mode_collapse_stats
@@ -39,7 +40,9 @@ NAME = "mode_collapse"
 
 
 @dataclasses.dataclass
-class Config:
+class Config(RunOptions):
+    EVALS_DURING_TRAINING = False     # no eval metric in fit: keep_best is refused
+
     kinds: tuple[Literal["ring", "grid"], ...] = ("ring", "grid")
     losses: tuple[Literal[LOSSES], ...] = LOSSES
     seeds: int = 5
@@ -102,8 +105,12 @@ def _samples(cfg: Config, states: GANState, n: int) -> np.ndarray:
     return np.asarray(jax.jit(jax.vmap(lambda s: s.generate(z)))(states))
 
 
-def train_one(cfg: Config, kind: str, loss: str, workdir: str, writer: MetricsWriter) -> SeedStates:
-    """Train all seeds of one (data, loss) run, resuming from its checkpoint; returns the final SeedStates."""
+def train_one(cfg: Config, kind: str, loss: str, workdir: str, writer: MetricsWriter,
+              profile: bool = False) -> SeedStates:
+    """Train all seeds of one (data, loss) run, resuming from its checkpoint; returns the final SeedStates.
+
+    With ``profile`` and ``cfg.profile_steps = (N, M)``, the chunks holding steps N..M are traced with
+    ``jax.profiler`` into ``workdir/profile`` (a chunk is one compiled call, so the trace covers whole chunks)."""
     step = jax.vmap(make_gan_step(loss, latent_shape=(cfg.latent_dim,), axis_name=None))
 
     @jax.jit
@@ -111,18 +118,32 @@ def train_one(cfg: Config, kind: str, loss: str, workdir: str, writer: MetricsWr
         states, metrics = jax.lax.scan(step, bundle.states, reals)
         return SeedStates(step=bundle.step + reals.shape[0], states=states), metrics
 
-    ckpt = CheckpointManager(os.path.join(workdir, f"{kind}_{loss}"), NAME, cfg, every=cfg.chunk, keep=1)
+    ckpt = CheckpointManager(os.path.join(workdir, f"{kind}_{loss}"), NAME, cfg, every=cfg.chunk, keep=1,
+                             async_save=cfg.async_checkpoint)
+    first, last = cfg.profile_steps if profile and cfg.profile_steps is not None else (0, -1)
+    tracing = False
     try:
         bundle = ckpt.restore(_seed_states(cfg))
         while int(bundle.step) < cfg.num_steps:
             start = int(bundle.step)
             n = min(cfg.chunk, cfg.num_steps - start)
-            bundle, metrics = run_chunk(bundle, jnp.asarray(_real_chunk(cfg, kind, start, n)))
+            reals = jnp.asarray(_real_chunk(cfg, kind, start, n))
+            if not tracing and start < last and start + n >= first:
+                jax.profiler.start_trace(os.path.join(workdir, "profile"))
+                tracing = True
+            bundle, metrics = run_chunk(bundle, reals)
+            if tracing and start + n >= last:
+                jax.block_until_ready(bundle)
+                jax.profiler.stop_trace()
+                tracing = False
             m = {k: float(np.mean(v)) for k, v in jax.device_get(metrics).items()}
             m["non_finite_steps"] = int(np.sum(np.asarray(metrics["finite"]) == 0))
+            m["learning_rate"] = cfg.learning_rate  # constant (Adam without a schedule), for the logs
             writer.write(int(bundle.step), f"train/{kind}/{loss}", m)
             ckpt.save(bundle, force=True)
     finally:
+        if tracing:
+            jax.profiler.stop_trace()
         ckpt.close()
     return bundle
 
@@ -253,20 +274,21 @@ def _report(cfg: Config, workdir: str, bundles: dict, writer: MetricsWriter) -> 
 
 def _run(cfg: Config, workdir: str, train: bool) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=train and cfg.tensorboard)
     t0 = time.time()
     try:
         bundles = {}
         for kind in cfg.kinds:
             for loss in cfg.losses:
                 if train:
-                    bundles[(kind, loss)] = train_one(cfg, kind, loss, workdir, writer)
+                    bundles[(kind, loss)] = train_one(cfg, kind, loss, workdir, writer, profile=not bundles)
                 else:
                     with CheckpointManager(os.path.join(workdir, f"{kind}_{loss}"), NAME, cfg) as ckpt:
                         if ckpt.latest_step() is None:
                             raise FileNotFoundError(f"no checkpoint for {kind}/{loss} in {workdir}; train first")
                         bundles[(kind, loss)] = ckpt.restore(_seed_states(cfg))
         out = _report(cfg, workdir, bundles, writer)
+        writer.write_images(cfg.num_steps, {"samples": os.path.join(workdir, "samples.png")})  # TensorBoard only
         if train and cfg.grad_demo_steps:
             demo = grad_demo(cfg, writer)
             _plot_grad(os.path.join(workdir, "grad_norm.png"), demo)

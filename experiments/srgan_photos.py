@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from experiments import _cgan
+from experiments._run_options import RunOptions, log_images
 from jaxvision import data
 from jaxvision.data import sr_photos
 from jaxvision.models.gan.srgan import SRGANDiscriminator, SRResNet, vgg54_features, vgg54_variables
@@ -37,7 +38,9 @@ PRETRAIN_DIR = "srresnet"
 
 
 @dataclasses.dataclass
-class Config:
+class Config(RunOptions):
+    EVALS_DURING_TRAINING = False     # no eval metric in fit: keep_best is refused
+
     data: Literal["sr_photos", "div2k/bicubic_x4"] = "sr_photos"
     scale: int = 4
     patch_size: int = 12              # LR patch side (HR patches are scale x)
@@ -117,14 +120,17 @@ def train(cfg: Config, workdir: str) -> dict:
                                                         axis_name=axis), condition_key="low_res")
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
     pre, _ = _cgan.run_phase(make_state(cfg, cfg.pretrain_learning_rate), pre_step, ds, cfg, pre_dir,
-                             f"{NAME}/{PRETRAIN_DIR}", cfg.pretrain_steps)
+                             f"{NAME}/{PRETRAIN_DIR}", cfg.pretrain_steps, learning_rate=cfg.pretrain_learning_rate)
     gan_step = _cgan.fit_step(make_conditional_gan_step(
         "non_saturating", terms=terms, adversarial_weight=cfg.adversarial_weight, condition_in_discriminator=False,
         axis_name=axis), condition_key="low_res")
     state = make_state(cfg, cfg.gan_learning_rate).replace(g_params=pre.g_params, g_batch_stats=pre.g_batch_stats)
     state = state.replace(g_opt_state=state.g_tx.init(state.g_params))
-    _, summary = _cgan.run_phase(state, gan_step, ds, cfg, workdir, NAME, cfg.gan_steps)
-    return {**{f"train_{k}": v for k, v in summary.items() if isinstance(v, float)}, **evaluate(cfg, workdir)}
+    _, summary = _cgan.run_phase(state, gan_step, ds, cfg, workdir, NAME, cfg.gan_steps,
+                                 learning_rate=cfg.gan_learning_rate)
+    result = {**{f"train_{k}": v for k, v in summary.items() if isinstance(v, float)}, **evaluate(cfg, workdir)}
+    log_images(cfg, workdir, cfg.gan_steps, {"eval/sr_comparison": os.path.join(workdir, "sr_comparison.png")})
+    return result
 
 
 def _super_resolve(state: GANState, lr01: np.ndarray) -> np.ndarray:
@@ -162,7 +168,7 @@ def evaluate(cfg: Config, workdir: str) -> dict:
     out["srresnet_gain_db"] = out["srresnet_psnr_y"] - out["bicubic_psnr_y"]
     save_image_grid(os.path.join(workdir, "sr_comparison.png"), np.stack(crops), ncol=4,
                     scale=max(1, 128 // cfg.eval_crop))
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
     writer.write(int(gan.step), "eval", out)
     writer.close()
     return out

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from experiments import _caption_classifier as cc
+from experiments._run_options import RunOptions, fit_options, log_images
 from jaxvision import data
 from jaxvision.data import shape_captions
 from jaxvision.models.gan.stackgan import (
@@ -48,7 +49,9 @@ NAME = "stackgan_shapes"
 
 
 @dataclasses.dataclass
-class Config:
+class Config(RunOptions):
+    EVALS_DURING_TRAINING = False     # no eval metric in fit: keep_best is refused
+
     image_size: Literal[8, 16, 32] = 16   # Stage-I px
     factor: Literal[2, 4] = 2             # Stage-II px = factor * image_size
     max_objects: Literal[1, 2] = 2
@@ -158,7 +161,8 @@ def _fit(cfg: Config, workdir: str, stage: int, state: GANState) -> GANState:
     steps = cfg.stage1_steps if stage == 1 else cfg.stage2_steps
     state, _ = fit(state, make_step(cfg, stage), ds, num_steps=steps, workdir=os.path.join(workdir, f"stage{stage}"),
                    experiment=NAME, config=cfg, checkpoint_every=cfg.checkpoint_every, keep=cfg.keep,
-                   log_every=cfg.log_every, progress=cfg.progress)
+                   log_every=cfg.log_every, progress=cfg.progress, learning_rate=cfg.learning_rate,
+                   **fit_options(cfg))
     return state
 
 
@@ -258,7 +262,7 @@ def evaluate_state(cfg: Config, workdir: str, state2: GANState) -> dict:
     _grid(os.path.join(workdir, "grid.png"), captions, low, high)
     lines = ["| images | captions | layout | colour | shape | size | all attributes | shapes IS | shapes FID |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
     out = {}
     for name, r in rows.items():
         lines.append(f"| {name.replace('random_caption_', '')} | {'random' if 'random' in name else 'own'} | "
@@ -283,6 +287,7 @@ def train(cfg: Config, workdir: str) -> dict:
     state2 = _fit(cfg, workdir, 2, make_state(cfg, 2, state1))
     t3 = time.time()
     out = evaluate_state(cfg, workdir, state2)
+    log_images(cfg, os.path.join(workdir, "stage2"), int(state2.step), {"eval/grid": os.path.join(workdir, "grid.png")})
     timing = {"classifier_seconds": t1 - t0, "stage1_seconds": t2 - t1, "stage2_seconds": t3 - t2,
               "eval_seconds": time.time() - t3, "train_seconds": time.time() - t0}
     return {**out, **timing}

@@ -9,6 +9,8 @@ Layout of a workdir::
                                 step, rng; any pytree state works, e.g. a GANState)
           meta/metadata         JSON: {"experiment": name, "config": {...}, "step": step, "jaxvision": version}
           _CHECKPOINT_METADATA  Orbax's own bookkeeping
+      checkpoints_best/<step>/  with ``fit(keep_best=METRIC)``: the one checkpoint with the best eval METRIC so far
+                                (same layout; its meta also holds the eval "metrics")
       metrics.jsonl             one JSON object per log/eval event (written by the loop)
 
 Atomicity: Orbax writes a step into ``<step>.orbax-checkpoint-tmp-*`` and renames it to ``<step>`` only when
@@ -25,6 +27,11 @@ shape, bytes), checked on restore, so a mangled array file is an error, never a 
 does not (while an older one of the same experiment does, so it is corrupt, not a different model) is moved aside
 to ``checkpoints/corrupt-<step>`` (never deleted) with a one-line warning on stderr naming it. ``restore(step=N)``
 restores exactly that step or raises.
+
+Asynchronous saving (``async_save=True``): Orbax writes the arrays in a background thread after ``save`` has
+copied them to host memory, so training continues during the write. A save always finishes before the next one
+starts (``save`` waits first), before any restore or inspection, and before ``close``; the step directory only
+gets its final name when the write is complete, so an unfinished asynchronous save is never read as a checkpoint.
 """
 from __future__ import annotations
 
@@ -42,6 +49,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 CHECKPOINT_DIR = "checkpoints"
+BEST_DIR = "checkpoints_best"  # fit(keep_best=...): the best checkpoint by an eval metric
+BEST_MODES = ("max", "min")
 
 
 class CheckpointError(RuntimeError):
@@ -92,22 +101,36 @@ class CheckpointManager:
       experiment: name of the experiment owning the workdir (stored in every checkpoint, checked on open).
       config: the experiment's config (dataclass or dict), stored as JSON next to the arrays.
       every: save when ``step % every == 0`` (``save(..., force=True)`` saves regardless, e.g. at the end).
-      keep: how many of the latest checkpoints to keep (older ones are deleted after a successful save).
+      keep: how many of the latest checkpoints to keep (older ones are deleted after a successful save); with
+        ``best_metric``: how many of the best ones.
+      async_save: write in a background thread (see the module docstring); ``save`` returns once the arrays are
+        copied to host memory.
+      directory: the subdirectory of ``workdir`` holding the steps (``BEST_DIR`` for the keep-best checkpoint).
+      best_metric, best_mode: keep the ``keep`` checkpoints with the highest (``'max'``) or lowest (``'min'``)
+        value of this metric, passed to ``save(..., metrics=...)`` (Orbax's ``best_fn`` / ``best_mode``).
 
     Raises:
       CheckpointError: if the latest checkpoint in ``workdir`` belongs to another experiment or is unreadable.
+      ValueError: ``every`` or ``keep`` < 1, ``best_mode`` not 'max' or 'min'.
     """
 
-    def __init__(self, workdir: str, experiment: str, config: Any = None, every: int = 1000, keep: int = 3):
+    def __init__(self, workdir: str, experiment: str, config: Any = None, every: int = 1000, keep: int = 3,
+                 async_save: bool = False, directory: str = CHECKPOINT_DIR, best_metric: str | None = None,
+                 best_mode: str = "max"):
         if every <= 0 or keep <= 0:
             raise ValueError(f"every, keep: expected > 0, got every={every}, keep={keep}")
+        if best_mode not in BEST_MODES:
+            raise ValueError(f"best_mode: expected one of {BEST_MODES}, got {best_mode!r}")
         self.workdir = os.path.abspath(workdir)
-        self.directory = os.path.join(self.workdir, CHECKPOINT_DIR)
+        self.directory = os.path.join(self.workdir, directory)
         self.experiment = experiment
         self.config = _jsonable(config)
         self.every = int(every)
+        self.best_metric, self.best_mode, self.async_save = best_metric, best_mode, bool(async_save)
+        best = {} if best_metric is None else dict(best_fn=lambda m: float(m[best_metric]), best_mode=best_mode,
+                                                     keep_checkpoints_without_metrics=False)
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True,
-                                               enable_async_checkpointing=False)
+                                               enable_async_checkpointing=bool(async_save), **best)
         self._check_existing()
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
@@ -153,12 +176,35 @@ class CheckpointManager:
                 f"{self.experiment!r}; choose another --workdir (nothing was overwritten)")
 
     def latest_step(self) -> int | None:
-        """The newest finished step, or None."""
+        """The newest finished step, or None (waits for an asynchronous save in flight)."""
+        self._manager.wait_until_finished()
         return self._manager.latest_step()
 
     def all_steps(self) -> list[int]:
-        """All finished steps, oldest first."""
+        """All finished steps, oldest first (waits for an asynchronous save in flight)."""
+        self._manager.wait_until_finished()
         return sorted(self._manager.all_steps())
+
+    def best_value(self) -> float | None:
+        """With ``best_metric``: the best value of it among the saved steps (from their metadata), else None."""
+        values = []
+        for step in self.all_steps():
+            try:
+                v = self._read_meta(step).get("metrics", {}).get(self.best_metric)
+            except CheckpointError:
+                continue
+            if isinstance(v, (int, float)) and np.isfinite(v):
+                values.append(float(v))
+        if self.best_metric is None or not values:
+            return None
+        return max(values) if self.best_mode == "max" else min(values)
+
+    def is_better(self, value: float) -> bool:
+        """True if ``value`` (finite) beats ``best_value()`` in ``best_mode`` (or nothing is saved yet)."""
+        if not np.isfinite(value):
+            return False
+        best = self.best_value()
+        return best is None or (value > best if self.best_mode == "max" else value < best)
 
     def metadata(self, step: int | None = None) -> dict:
         """The JSON stored with a step (default: the newest step whose metadata reads): experiment, config, step,
@@ -184,11 +230,19 @@ class CheckpointManager:
     def should_save(self, step: int) -> bool:
         return step % self.every == 0
 
-    def save(self, state, force: bool = False) -> bool:
+    def save(self, state, force: bool = False, metrics: dict[str, float] | None = None) -> bool:
         """Save ``state`` (any pytree with a scalar ``step`` field; not replicated) at its step.
 
+        Args:
+          state: the state.
+          force: save even if ``step % every != 0``.
+          metrics: eval metrics of this state, stored in the metadata; required (with ``best_metric`` among
+            them) by a manager with ``best_metric``.
+
         Returns:
-          True if a checkpoint was written (``step % every == 0``, or ``force``; never twice for one step).
+          True if a checkpoint was written (``step % every == 0``, or ``force``; never twice for one step). With
+          ``async_save`` the write may still be in flight (it is finished before the next save, any read, and
+          ``close``).
         """
         step = int(jax.device_get(state.step))
         if (not force and not self.should_save(step)) or step in self.all_steps():
@@ -197,11 +251,19 @@ class CheckpointManager:
 
         if jax.process_count() > 1:  # per-process (pmap/unreplicated) arrays: save host copies, written by process 0
             state = jax.device_get(state)
+        if self.best_metric is not None and self.best_metric not in (metrics or {}):
+            raise ValueError(f"metrics: expected a value of best_metric {self.best_metric!r}, got "
+                             f"{sorted(metrics or {})}")
         meta = {"experiment": self.experiment, "config": self.config, "step": step, "jaxvision": __version__,
                 "state_sha256": state_digest(state)}
+        if metrics is not None:
+            meta["metrics"] = {k: float(v) for k, v in metrics.items()}
+        self._manager.wait_until_finished()  # one save at a time (Orbax also waits; explicit for async_save)
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                         meta=ocp.args.JsonSave(meta)), force=True)
-        self._manager.wait_until_finished()
+                                                         meta=ocp.args.JsonSave(meta)), force=True,
+                           metrics=meta.get("metrics") if self.best_metric is not None else None)
+        if not self.async_save:
+            self._manager.wait_until_finished()
         return True
 
     def restore(self, target, step: int | None = None):
@@ -222,6 +284,7 @@ class CheckpointManager:
             checkpoint, or arrays whose structure or shapes differ from ``target`` (e.g. a changed model size).
         """
         step = _PINNED_STEP.get() if step is None else step
+        self._manager.wait_until_finished()
         if step is not None:
             return self._restore_step(target, step)
         return self._restore_newest_readable(target)

@@ -104,7 +104,9 @@ def make_train_step(loss_fn: LossFn, axis_name: str | None = None) -> Callable:
         ``lax.pmean``-ed over it, and the step key gets the device index folded in.
 
     Returns:
-      The step; ``metrics`` always contains ``'loss'`` (float32 scalar) plus whatever ``loss_fn`` reported.
+      The step; ``metrics`` always contains ``'loss'`` (float32 scalar) and ``'grad_norm'`` (the global L2 norm of
+      the gradients, after averaging over ``axis_name``, before any clipping the optimizer does) plus whatever
+      ``loss_fn`` reported.
     """
     def train_step(state: TrainState, batch: dict):
         rng = state.step_rng()
@@ -115,6 +117,7 @@ def make_train_step(loss_fn: LossFn, axis_name: str | None = None) -> Callable:
         metrics = {**metrics, "loss": loss}
         if axis_name is not None:
             grads, metrics, batch_stats = jax.lax.pmean((grads, metrics, batch_stats), axis_name)
+        metrics["grad_norm"] = optax.global_norm(grads)
         return state.apply_gradients(grads, batch_stats), metrics
 
     return train_step

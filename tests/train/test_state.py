@@ -20,7 +20,8 @@ def test_step_is_sgd_update():
     new, metrics = jax.jit(make_train_step(_linear_loss))(state, batch)
     grads = jax.grad(lambda p: _linear_loss(p, {}, batch, None)[0])(params)
     np.testing.assert_allclose(new.params["w"], params["w"] - 0.1 * grads["w"], rtol=1e-6)
-    assert int(new.step) == 1 and set(metrics) == {"loss", "mae"}
+    assert int(new.step) == 1 and set(metrics) == {"loss", "mae", "grad_norm"}
+    np.testing.assert_allclose(metrics["grad_norm"], optax.global_norm(grads), rtol=1e-6)
     assert not np.array_equal(new.step_rng(), state.step_rng())
 
 
