@@ -1,15 +1,20 @@
 """Selective search: jaxvision.proposals vs OpenCV's ``cv2.ximgproc.segmentation`` on the same ``shapes`` images.
 
-Both run their 'fast' mode (ours: HSV + Lab, k in {50, 100}, C+T+S+F and T+S+F; OpenCV's
-``switchToSelectiveSearchFast``: HSV + Lab, k in {150, 300}) on the same images, upscaled by each ``--scales``
-factor before segmenting (bilinear; boxes mapped back to the 64 px image). Reported per method and scale: seconds
-per image (single thread: ``cv2.setNumThreads(1)``; ours is single-threaded numpy), mean proposals per image, and
-recall at IoU 0.5 / 0.7 of the top-n proposals for several n. OpenCV ranks by a random-perturbed hierarchy level
-(``ranking='level'`` here); ours is run with the paper's position ranking and with the level ranking.
+Both run their 'fast' mode on the same images, upscaled by each ``--scales`` factor before segmenting (bilinear;
+boxes mapped back to the 64 px image). Ours: HSV + Lab, k in {50, 100} x scale, C+T+S+F and T+S+F (8
+hierarchies; ``jaxvision.proposals.search``). OpenCV's ``switchToSelectiveSearchFast`` (opencv_contrib
+``selectivesearchsegmentation.cpp``): 8-bit HSV (H in 0..180) + Lab, k in {150, 300, 450} on the upscaled image
+whatever the scale, Felzenszwalb minimum size 100 px (``GraphSegmentation``'s default), sigma 0.8, C+T+S+F and
+T+S+F (weights averaged) = 12 hierarchies, adjacency over left / up / up-left neighbours, Scharr-derivative
+texture, rank = level x ``rand()``, exact-duplicate removal. Reported per method and scale: seconds per image, wall
+and process CPU (single thread: ``cv2.setNumThreads(1)``; ours is single-threaded numpy), mean proposals per image,
+and recall at IoU 0.5 / 0.7 of the top-n proposals for several n, averaged over ``--rankings`` random rankings
+(ours: seeds; OpenCV: repeated calls, each drawing new ``rand()`` numbers). Ours is run with the paper's position
+ranking and with the level ranking (OpenCV's).
 
-Run: ``PYTHONPATH=. python benchmarks/selective_search.py [--images 48] [--scales 1,2] [--json out.json]
-[--png docs/detection/selective_search.png]`` (needs ``opencv-contrib-python-headless``, in the bench extra).
-``--png`` also draws our top proposals on a bundled test photo (scikit-image's ``coffee``).
+Run: ``PYTHONPATH=. python benchmarks/selective_search.py [--images 48] [--split test] [--scales 1,2] [--rankings 8]
+[--json out.json] [--png docs/detection/selective_search.png]`` (needs ``opencv-contrib-python-headless``, in the
+bench extra). ``--png`` also draws our top proposals on a bundled test photo (scikit-image's ``coffee``).
 """
 from __future__ import annotations
 
@@ -98,7 +103,9 @@ def proposals_png(path: str, top: int = 30) -> str:
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=48, help="shapes test images (64 px)")
+    p.add_argument("--images", type=int, default=48, help="shapes images (64 px)")
+    p.add_argument("--split", default="test", choices=("test", "train"),
+                   help="the shapes split the images are drawn from (train: images the defaults were not tuned on)")
     p.add_argument("--scales", default="1,2", help="comma-separated upscaling factors")
     p.add_argument("--json", help="write the rows to this file")
     p.add_argument("--rankings", type=int, default=8, help="random rankings averaged (seeds / OpenCV passes)")
@@ -107,7 +114,7 @@ def main(argv=None) -> list[dict]:
     import cv2
 
     cv2.setNumThreads(1)
-    data = shapes.generate("test", 0, args.images, 64, 8, 4, False, False)
+    data = shapes.generate(args.split, 0, args.images, 64, 8, 4, False, False)
     images = data["image"].astype(np.float32) / 255.0
     gts = [data["boxes"][i][data["mask"][i]] for i in range(args.images)]
     rows = []
@@ -119,8 +126,8 @@ def main(argv=None) -> list[dict]:
             rows.append({"scale": scale, **row})
     head = "| scale | method | s/image | CPU s/image | proposals | " + " | ".join(f"R@0.5 top{n}" for n in COUNTS) + \
         " | " + " | ".join(f"R@0.7 top{n}" for n in COUNTS) + " |"
-    print(f"selective search on {args.images} shapes test images (64 px), {cpu_model()}, 1 thread, recall averaged "
-          f"over {args.rankings} random rankings")
+    print(f"selective search on {args.images} shapes {args.split} images (64 px), {cpu_model()}, 1 thread, "
+          f"recall averaged over {args.rankings} random rankings")
     print(head)
     print("|" + "---|" * (5 + 2 * len(COUNTS)))
     for r in rows:
@@ -130,8 +137,8 @@ def main(argv=None) -> list[dict]:
               + " | ".join(f"{v:.3f}" for v in r["recall@0.7"].values()) + " |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"images": args.images, "machine": cpu_model(), "rankings": args.rankings, "rows": rows}, f,
-                      indent=1)
+            json.dump({"images": args.images, "split": args.split, "machine": cpu_model(), "rankings": args.rankings,
+                       "rows": rows}, f, indent=1)
     if args.png:
         print("proposals PNG:", proposals_png(args.png))
     return rows

@@ -149,17 +149,17 @@ def test_pad_proposals_handles_empty_and_overflow():
 
 
 def test_upscaled_defaults_and_split_ranking(monkeypatch):
-    """k grows with the upscaling (the mode's k x scale), sigma is 0.8 at 1x and 0.5 upscaled; ranking the
+    """k grows with the upscaling (the mode's k x scale), sigma is 0.8 at 1x and 0.55 upscaled; ranking the
     hierarchies of ``search_hierarchies`` gives ``selective_search``'s proposals; the cache key has the version."""
     from jaxvision.proposals import cache, search
 
     img, _ = _two_rectangles()
     img = img[::2, ::2].copy()  # 24 x 32: cheap
-    assert search.default_sigma(1.0) == 0.8 and search.default_sigma(2.0) == 0.5
+    assert search.default_sigma(1.0) == 0.8 and search.default_sigma(2.0) == 0.55
     want = selective_search(img, "fast", scale=2.0, ranking="level", seed=3)
-    np.testing.assert_array_equal(want, selective_search(img, "fast", scale=2.0, ks=(100, 200), sigma=0.5,
+    np.testing.assert_array_equal(want, selective_search(img, "fast", scale=2.0, ks=(100, 200), sigma=0.55,
                                                          ranking="level", seed=3))
-    assert not np.array_equal(want, selective_search(img, "fast", scale=2.0, ks=(50, 100), sigma=0.5,
+    assert not np.array_equal(want, selective_search(img, "fast", scale=2.0, ks=(50, 100), sigma=0.55,
                                                      ranking="level", seed=3))
     searched = search.search_hierarchies(img, "fast", scale=2.0)
     assert len(searched["hierarchies"]) == 8
