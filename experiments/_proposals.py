@@ -35,7 +35,7 @@ class ProposalConfig(D.ShapesTrainConfig):
     proposal_mode: Literal["single", "fast", "quality"] = "fast"
     proposal_scale: float = 2.0       # 64 px images are upscaled 2x before segmenting (recall 0.98 @ IoU 0.5)
     proposal_ranking: Literal["position", "level"] = "level"
-    max_proposals: int = 192          # P: proposals kept per image (the 'fast' mode gives ~130 at this scale)
+    max_proposals: int = 192          # P: proposals kept per image (the 'fast' mode gives ~50 at this scale)
     proposal_workers: int = 2         # processes computing the cache
     proposal_dir: str = ""            # cache directory; default $JAXVISION_PROPOSALS or ~/.cache/jaxvision/proposals
     flip: bool = True

@@ -80,9 +80,10 @@ def test_selective_search_benchmark_runs(tmp_path):
     from benchmarks import selective_search
 
     out = tmp_path / "ss.json"
-    rows = selective_search.main(["--images", "2", "--scales", "1", "--json", str(out)])
+    rows = selective_search.main(["--images", "2", "--scales", "1", "--rankings", "2", "--json", str(out)])
     assert [r["method"] for r in rows] == ["opencv fast", "ours fast (paper ranking)", "ours fast (level ranking)"]
     assert all(0 <= v <= 1 for r in rows for v in r["recall@0.5"].values()) and out.exists()
+    assert all(r["rankings"] == 2 and r["cpu_s_per_image"] > 0 for r in rows)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from jaxvision.proposals import search
 from jaxvision.proposals.search import selective_search
 
 
@@ -78,9 +79,11 @@ def compute_proposals(images: np.ndarray, max_proposals: int, *, workers: int | 
 
 
 def fingerprint(images: np.ndarray, max_proposals: int, options: dict) -> str:
-    """SHA-1 of the pixels, their shape and dtype, ``max_proposals`` and the options (what the cache is valid for)."""
+    """SHA-1 of the pixels, their shape and dtype, ``max_proposals``, the options and ``search.VERSION`` (what the
+    cache is valid for: a file written with other defaults is recomputed)."""
     h = hashlib.sha1(np.ascontiguousarray(images).tobytes())
-    h.update(json.dumps([list(images.shape), str(images.dtype), max_proposals, sorted(options.items())],
+    h.update(json.dumps([list(images.shape), str(images.dtype), max_proposals, sorted(options.items()),
+                        search.VERSION],
                         default=str).encode())
     return h.hexdigest()
 

@@ -94,7 +94,7 @@ def test_selective_search_recovers_objects(ranking):
     assert len(np.unique(boxes, axis=0)) == len(boxes)
     assert box_iou(boxes, gt).max(0).min() == 1.0
     # upscaled segmentation returns input pixels; uint8 input is the same image
-    up = selective_search((img * 255).round().astype(np.uint8), "single", scale=2.0, max_proposals=50)
+    up = selective_search((img * 255).round().astype(np.uint8), "fast", scale=2.0, max_proposals=50)
     assert len(up) <= 50 and up.max() <= 64 and box_iou(up, gt).max(0).min() > 0.95
 
 
@@ -146,3 +146,27 @@ def test_cache_written_once_reread_and_invalidated(tmp_path):
 def test_pad_proposals_handles_empty_and_overflow():
     boxes, mask = pad_proposals([np.zeros((0, 4)), np.ones((5, 4))], 3)
     assert boxes.shape == (2, 3, 4) and mask.tolist() == [[False] * 3, [True] * 3]
+
+
+def test_upscaled_defaults_and_split_ranking(monkeypatch):
+    """k grows with the upscaling (the mode's k x scale), sigma is 0.8 at 1x and 0.55 upscaled; ranking the
+    hierarchies of ``search_hierarchies`` gives ``selective_search``'s proposals; the cache key has the version."""
+    from jaxvision.proposals import cache, search
+
+    img, _ = _two_rectangles()
+    img = img[::2, ::2].copy()  # 24 x 32: cheap
+    assert search.default_sigma(1.0) == 0.8 and search.default_sigma(2.0) == 0.55
+    want = selective_search(img, "fast", scale=2.0, ranking="level", seed=3)
+    np.testing.assert_array_equal(want, selective_search(img, "fast", scale=2.0, ks=(100, 200), sigma=0.55,
+                                                         ranking="level", seed=3))
+    assert not np.array_equal(want, selective_search(img, "fast", scale=2.0, ks=(50, 100), sigma=0.55,
+                                                     ranking="level", seed=3))
+    searched = search.search_hierarchies(img, "fast", scale=2.0)
+    assert len(searched["hierarchies"]) == 8
+    got = search.rank_hierarchies(searched, np.random.default_rng(3), "level")
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(search.rank_hierarchies(searched, np.random.default_rng(3), "level",
+                                                          max_proposals=5), want[:5])
+    key = cache.fingerprint(img[None], 8, {"mode": "fast"})
+    monkeypatch.setattr(search, "VERSION", search.VERSION + 1)
+    assert cache.fingerprint(img[None], 8, {"mode": "fast"}) != key
