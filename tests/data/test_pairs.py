@@ -68,6 +68,22 @@ def test_sr_photos_low_res_is_bicubic_of_high_res():
         sr_photos.bicubic_downscale(np.zeros((6, 8, 3), np.float32), 4)
 
 
+
+def test_sr_photos_bicubic_round_trip_is_aligned_and_train_photos_are_natural_and_held_out():
+    # bicubic_upscale(bicubic_downscale(hr)) lines up with hr: a 1-px shift either way is worse
+    from jaxvision.metrics import psnr
+
+    lr, hr = sr_photos.whole_images("test", scale=4, downscale=4)[0]
+    up = sr_photos.bicubic_upscale(lr, 4)
+    base = float(psnr(up[None], hr[None], crop_border=8)[0])
+    for shift in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        assert float(psnr(np.roll(up, shift, (0, 1))[None], hr[None], crop_border=8)[0]) < base - 0.3
+    train = sr_photos._pool("train", 4)
+    assert len(train) == len(sr_photos.TRAIN_IMAGES) and all(im.ndim == 3 and im.shape[-1] == 3 for im in train)
+    assert not set(sr_photos.TRAIN_IMAGES) & {"coffee", "rocket"}
+    grey = train[sr_photos.TRAIN_IMAGES.index("camera")]
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+
 def test_div2k_patches_are_aligned():
     r = np.random.default_rng(0)
     lr = r.integers(0, 256, (10, 12, 3), np.uint8)
