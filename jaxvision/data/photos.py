@@ -22,19 +22,10 @@ SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
 
 @functools.cache
 def photo(name: str, downscale: int = 1) -> np.ndarray:
-    """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only).
-
-    ``name``: a ``skimage.data`` image (grey ones are repeated to RGB) or 'motorcycle' (the left view of
-    ``stereo_motorcycle``)."""
+    """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only)."""
     import skimage.data
 
-    if name == "motorcycle":  # the left view of skimage's stereo pair
-        img = skimage.data.stereo_motorcycle()[0]
-    else:
-        img = getattr(skimage.data, name)()
-    if img.ndim == 2:  # grey photos (camera) as RGB
-        img = np.repeat(img[..., None], 3, -1)
-    img = img[..., :3].astype(np.float32) / 255.0
+    img = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255.0
     if downscale > 1:
         h, w = (s // downscale * downscale for s in img.shape[:2])
         img = img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3).mean((1, 3))

@@ -1,14 +1,12 @@
 """``sr_photos``: super-resolution pairs from the bundled photos (``jaxvision.data.photos``), x``scale`` bicubic.
 
-High-resolution (HR) images are the photos area-downscaled by ``downscale``: for 'train' the natural photos
-``TRAIN_IMAGES`` (astronaut, chelsea, motorcycle, camera; not the dark, mostly black hubble_deep_field and retina
-nor the stained tissue of ``photos``' train split, whose residuals over bicubic do not resemble a photo's), for
-'val'/'test' the held-out photos coffee and rocket (``photos.TEST_IMAGES``); the low-resolution (LR) input is
-the HR image downscaled by ``scale`` with PIL's bicubic filter (antialiased, like MATLAB's ``imresize``, the
-protocol of the SR papers), clipped to [0, 1]. Batches ``{'low_res': float32 [B, P, P, 3], 'image': float32
-[B, P scale, P scale, 3]}`` in [0, 1], with ``P = patch_size``: random HR crops (+ flip) redrawn every epoch on
-'train', fixed crops on 'val'/'test'. ``whole_images(split)`` returns the held-out photos whole (cropped to a
-multiple of ``scale``), the test set of ``experiments/srgan_photos.py``.
+High-resolution (HR) images are the photos area-downscaled by ``downscale`` (train photos for 'train', the held-out
+photos coffee and rocket for 'val'/'test'); the low-resolution (LR) input is the HR image downscaled by ``scale``
+with PIL's bicubic filter (antialiased, like MATLAB's ``imresize``, the protocol of the SR papers), clipped to
+[0, 1]. Batches ``{'low_res': float32 [B, P, P, 3], 'image': float32 [B, P scale, P scale, 3]}`` in [0, 1], with
+``P = patch_size``: random HR crops (+ flip) redrawn every epoch on 'train', fixed crops on 'val'/'test'.
+``whole_images(split)`` returns the held-out photos whole (cropped to a multiple of ``scale``), the test set of
+``experiments/srgan_photos.py``.
 """
 from __future__ import annotations
 
@@ -19,12 +17,6 @@ from jaxvision.data import photos
 from jaxvision.data.base import Dataset
 
 SPLITS = ("train", "val", "test")
-TRAIN_IMAGES = ("astronaut", "chelsea", "motorcycle", "camera")
-
-
-def _pool(split: str, downscale: int) -> list[np.ndarray]:
-    names = TRAIN_IMAGES if split == "train" else photos.TEST_IMAGES
-    return [photos.photo(n, downscale) for n in names]
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -54,7 +46,7 @@ def whole_images(split: str = "test", scale: int = 4, downscale: int = 2) -> lis
     ``scale`` at the bottom/right)."""
     check_choice("split", split, SPLITS)
     out = []
-    for img in _pool(split, downscale):
+    for img in photos.images("train" if split == "train" else "test", downscale):
         h, w = (s // scale * scale for s in img.shape[:2])
         hr = np.ascontiguousarray(img[:h, :w])
         out.append((bicubic_downscale(hr, scale), hr))
@@ -77,7 +69,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         check_positive(name, v)
     n = (4096 if split == "train" else 256) if num_examples is None else num_examples
     check_positive("num_examples", n)
-    pool = _pool(split, downscale)
+    pool = photos.images("train" if split == "train" else "test", downscale)
     hr_size = patch_size * scale
 
     def pairs(hr):
