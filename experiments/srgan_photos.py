@@ -3,9 +3,10 @@
 G is SRResNet with, by default, a global bicubic skip (``bicubic_skip``: G learns the residual over bicubic
 upsampling, starting from exactly bicubic; the paper's G has none, ``--set bicubic_skip=False``: on this small
 data it does not beat bicubic in the CPU budget). Phase 1 (``<workdir>/srresnet``): SRResNet pretraining with the
-MSE content loss alone (``generator_only``; Adam with a linear warmup and cosine decay, ``pretrain_schedule``). Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss +
-1e-3 x adversarial loss (the paper's discriminator on HR images); the content loss is MSE, or VGG54
-(``content='vgg54'``, needs ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
+MSE content loss alone (``generator_only``; Adam with a linear warmup and cosine decay, ``pretrain_schedule``).
+Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss + 1e-3 x adversarial loss (the
+paper's discriminator on HR images); the content loss is MSE, or VGG54 (``content='vgg54'``, needs
+``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
 (``jaxvision.data.sr_photos``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
