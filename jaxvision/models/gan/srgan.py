@@ -56,7 +56,9 @@ class SRResNet(nn.Module):
       num_blocks: residual blocks B (16 in the paper).
       nf: feature width (64).
       bicubic_skip: add the bicubic upsampling of the input to the output (global residual learning, as VDSR;
-        not in the paper's SRResNet, which must learn the identity part too: False reproduces the paper).
+        not in the paper's SRResNet, which must learn the identity part too: False reproduces the paper). The
+        last 9x9 conv is then zero-initialised, so the untrained G is exactly bicubic upsampling instead of
+        bicubic plus the noise of a random last layer.
       bn_axis_name: device axis for synchronized BatchNorm under pmap, or None.
     """
 
@@ -81,7 +83,8 @@ class SRResNet(nn.Module):
         h = skip + _bn(train, self.bn_axis_name)(conv(self.nf, use_bias=False)(h))
         for _ in range(int(math.log2(self.scale))):
             h = nn.PReLU()(pixel_shuffle(conv(4 * self.nf)(h), 2))
-        out = nn.Conv(3, (9, 9), padding=4)(h)
+        last_init = nn.initializers.zeros if self.bicubic_skip else nn.initializers.lecun_normal()
+        out = nn.Conv(3, (9, 9), padding=4, kernel_init=last_init)(h)
         if self.bicubic_skip:
             b, hh, ww, c = x.shape
             out = out + jax.image.resize(x.astype(jnp.float32), (b, hh * self.scale, ww * self.scale, c), "cubic")
