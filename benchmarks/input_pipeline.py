@@ -1,7 +1,7 @@
 """Input pipeline throughput: VOC-style training batches at 300 px, the grain pipeline vs the old loader.
 
     PYTHONPATH=. python benchmarks/input_pipeline.py [--images 96] [--batch 32] [--batches 40] [--threads 2 3]
-                                    [--workers 2] [--rounds 5] [--out docs/results/cpu/input_pipeline.json]
+        [--workers 2] [--rounds 5] [--repeats 3] [--out docs/results/cpu/input_pipeline.json]
 
 The data set is built here, in TFDS format, with nothing downloaded: ``--images`` VOC-sized (500x375) crops of the
 real photographs bundled with scikit-image, stored JPEG-encoded (quality 90), with 1-4 boxes each, read through
@@ -26,10 +26,11 @@ Rows (every image: 300x300, the same boxes a user trains on):
   the ``ssd300_voc`` preset does); also with ``--workers`` grain worker processes.
 
 Reported: images/s of each row over ``--batches`` batches, timed from the creation of the iterator (thread /
-worker start-up included) and, separately, after the first batch (steady rate); single-thread process CPU ms per
-image of each row and of each stage (the least of ``--rounds`` interleaved rounds: other jobs only add time); the
-ratio to ``old`` measured, and the ratio expected on 2 quiet cores from the CPU times: ``old`` uses one core, a
-threaded row both (decoding and OpenCV release the GIL), so expected = 2 x cpu(old) / cpu(row). Then the input
+worker start-up included) and, separately, after the first batch (steady rate), the median of ``--repeats``
+interleaved rounds (on this shared VM a row's rate moves +-15 % from one run to the next); single-thread process
+CPU ms per image of each row and of each stage (the least of ``--rounds`` interleaved rounds: other jobs only add
+time); the ratio to ``old`` measured, and the ratio expected on 2 quiet cores from the CPU times: ``old`` uses one
+core, a threaded row both (decoding and OpenCV release the GIL), so expected = 2 x cpu(old) / cpu(row). Then the input
 rate a GPU run of ``ssd300_voc`` needs: one train step ~ 3 forward passes (forward + backward), the SSD300 forward
 at batch 32 taking 8.7 ms on an H200 (``benchmarks/gpu.py``), so about 38 steps/s, 1226 images/s, and the host
 cores each row would keep busy at that rate (1226 x its CPU ms per image).
@@ -262,11 +263,13 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=300)
     p.add_argument("--cpu-images", type=int, default=96, help="images timed for each single-thread CPU figure")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each CPU figure (the least is kept)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="interleaved rounds of the throughput rows (the median of each row is reported)")
     p.add_argument("--out", default="", help="write the results as JSON here")
     args = p.parse_args(argv)
-    if args.batches < 2 or min(args.threads) < 1 or args.rounds < 1:
-        p.error(f"--batches, --threads, --rounds: expected >= 2, >= 1, >= 1, got {args.batches}, {args.threads}, "
-                f"{args.rounds}")
+    if args.batches < 2 or min(args.threads) < 1 or args.rounds < 1 or args.repeats < 1:
+        p.error(f"--batches, --threads, --rounds, --repeats: expected >= 2, >= 1, >= 1, >= 1, got {args.batches}, "
+                f"{args.threads}, {args.rounds}, {args.repeats}")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import cv2
     import grain  # noqa: F401  (imported once per process, not per pipeline: outside the clocks)
@@ -300,9 +303,11 @@ def main(argv=None) -> int:
     if args.workers:
         rows[f"ssd_geometric processes={args.workers}"] = (new("ssd_geometric", args.batch),
                                                            dict(workers=args.workers, buffer=2))
-    rates = {}
-    for name, (ds, loader) in rows.items():
-        rates[name] = _rates(ds.with_loader(**loader).steps(0, args.batches), args.batches, args.batch)
+    runs = {name: [] for name in rows}
+    for _ in range(args.repeats):  # interleaved rounds: a slow spell of the machine hits every row alike
+        for name, (ds, loader) in rows.items():
+            runs[name].append(_rates(ds.with_loader(**loader).steps(0, args.batches), args.batches, args.batch))
+    rates = {name: tuple(float(np.median([r[k] for r in rs])) for k in range(3)) for name, rs in runs.items()}
     b = min(args.batch, n_cpu)
     singles = {"old": old(b), "ssd_host": new("ssd", b), "ssd_geometric": new("ssd_geometric", b)}
     cpu = _min_cpu_ms({k: (lambda i, d=d: d.batch(i % len(d), i // len(d)), b) for k, d in singles.items()},
