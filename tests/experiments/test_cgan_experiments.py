@@ -8,7 +8,7 @@ import experiments
 from experiments import _pix2pix, pix2pix_edges2photos, pix2pix_shapes, srgan_photos
 from jaxvision.train.checkpoint import CheckpointManager
 
-pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+# end-to-end TINY runs, in the default suite (issue 13 / 14 ask for them there)
 
 
 def test_pix2pix_tiny_run_trains_gan_and_l1_baseline(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 import experiments
 
-pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+# end-to-end TINY runs, in the default suite (issue 13 / 14 ask for them there)
 
 
 @pytest.mark.parametrize("name", ["rcnn_shapes", "fast_rcnn_shapes"])

@@ -11,7 +11,7 @@ from experiments import stackgan_shapes as sg
 from experiments._cli import main
 from jaxvision.train.checkpoint import CheckpointManager
 
-pytestmark = pytest.mark.slow  # end-to-end experiment runs: CI's slow step (pytest -m slow)
+# end-to-end TINY runs, in the default suite (issue 13 / 14 ask for them there)
 
 ROWS = ("real", "real_8px", "stage1", "stage2", "random_caption_stage2", "random_caption_real")
 
