@@ -144,7 +144,7 @@ def pool_rois(features, rois, output_size: int = 7, spatial_scale: float = 1.0, 
 
 
 #: RoIs per block of ``classify_valid_rois``'s CPU path.
-CPU_HEAD_BLOCK = 64
+CPU_HEAD_BLOCK = 16
 
 
 def classify_valid_rois(head_apply, features, rois, roi_valid, *, block: int = CPU_HEAD_BLOCK,
