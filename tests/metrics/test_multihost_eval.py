@@ -54,7 +54,8 @@ def test_process_block_and_gather_in_one_process():
         process_block(0)
     tree = {"a": np.arange(6, dtype=np.int64).reshape(3, 2), "b": np.array([True, False, True])}
     got = gather_from_processes(tree)
-    np.testing.assert_array_equal(got["a"], tree["a"]) and np.testing.assert_array_equal(got["b"], tree["b"])
+    np.testing.assert_array_equal(got["a"], tree["a"])
+    np.testing.assert_array_equal(got["b"], tree["b"])
 
 
 class _TinyCNN(nn.Module):
