@@ -5,6 +5,7 @@ from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, smal
 from jaxvision.ops.coding import BoxCoder
 from jaxvision.ops.conv import conv2d
 from jaxvision.ops.gan_losses import discriminator_loss, generator_loss
+from jaxvision.ops.im2col import im2col_conv, small_map_conv
 from jaxvision.ops.iou import (
     box_iou,
     complete_box_iou,

@@ -163,9 +163,10 @@ def test_loss_needs_a_forward_with_targets(tiny):
         faster_rcnn.loss_fn(outputs, batch, jax.random.PRNGKey(0))
 
 
-def test_classify_valid_rois_blocked_equals_dense_and_zeroes_padding():
-    """The CPU's blocked head (blocks without a valid RoI skipped) == all RoIs at once, on valid rows; padding
-    rows are zero on both; R not a multiple of the block, valid RoIs not a prefix, one image without any."""
+def test_classify_valid_rois_bucketed_equals_dense_and_zeroes_padding():
+    """The CPU's bucketed head (valid RoIs moved to the front, one pass over the smallest bucket holding them)
+    == all RoIs at once, on valid rows; padding rows are zero on both; valid RoIs not a prefix, one image without
+    any, counts below, at and between bucket sizes, none at all."""
     rng = np.random.RandomState(0)
     features = jnp.asarray(rng.randn(3, 8, 8, 5).astype(np.float32))
     xy = rng.uniform(0, 24, (3, 21, 2))
@@ -177,26 +178,32 @@ def test_classify_valid_rois_blocked_equals_dense_and_zeroes_padding():
     pooled = roi_heads.pool_rois(features, rois, 3, 0.25, 2)
     params = head.init(jax.random.PRNGKey(0), pooled)
 
-    def classify(strategy):
-        return roi_heads.classify_valid_rois(lambda p: head.apply(params, p), features, rois, jnp.asarray(valid),
-                                             block=4, strategy=strategy, output_size=3, spatial_scale=0.25,
-                                             sampling_ratio=2)
+    def classify(strategy, valid):
+        return jax.jit(lambda v: roi_heads.classify_valid_rois(
+            lambda p: head.apply(params, p), features, rois, v, strategy=strategy, output_size=3, spatial_scale=0.25,
+            sampling_ratio=2))(jnp.asarray(valid))
 
     want_logits, want_deltas = head.apply(params, pooled)
-    for strategy in ("blocked", "dense", None):
-        logits, deltas = classify(strategy)
-        assert logits.shape == (3, 21, C + 1) and deltas.shape == (3, 21, C + 1, 4)
-        np.testing.assert_allclose(np.asarray(logits)[valid], np.asarray(want_logits)[valid], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(np.asarray(deltas)[valid], np.asarray(want_deltas)[valid], rtol=1e-5, atol=1e-6)
-        assert not np.asarray(logits)[~valid].any() and not np.asarray(deltas)[~valid].any()
+    assert roi_heads.bucket_sizes(21) == (4, 8, 12, 16, 21)
+    crowded = np.ones((3, 21), bool)
+    crowded[2, 13:] = False  # 21 valid in the largest image: the last bucket
+    middle = np.zeros((3, 21), bool)
+    middle[1, ::2] = True  # 11 valid: the bucket of 12
+    for mask in (valid, crowded, middle, np.zeros((3, 21), bool)):
+        for strategy in ("bucketed", "dense", None):
+            logits, deltas = classify(strategy, mask)
+            assert logits.shape == (3, 21, C + 1) and deltas.shape == (3, 21, C + 1, 4)
+            np.testing.assert_allclose(np.asarray(logits)[mask], np.asarray(want_logits)[mask], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(deltas)[mask], np.asarray(want_deltas)[mask], rtol=1e-5, atol=1e-6)
+            assert not np.asarray(logits)[~mask].any() and not np.asarray(deltas)[~mask].any()
     with pytest.raises(ValueError, match="strategy"):
-        classify("sparse")
+        classify("sparse", valid)
     with pytest.raises(ValueError, match="roi_valid"):
         roi_heads.classify_valid_rois(lambda p: head.apply(params, p), features, rois, jnp.asarray(valid[:, :4]))
 
 
 def test_tiny_predict_head_strategies_agree(tiny):
-    """At test time the model's head outputs on the CPU (blocked) equal the accelerators' (all RoIs at once)."""
+    """At test time the model's head outputs on the CPU (bucketed) equal the accelerators' (all RoIs at once)."""
     model, variables, batch, *_ = tiny
     images = jnp.asarray(batch["image"])
     out = jax.jit(model.apply)(variables, images)

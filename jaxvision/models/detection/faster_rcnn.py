@@ -3,8 +3,9 @@
 ``FasterRCNN(num_classes, backbone, ...)`` is torchvision's ``FasterRCNN`` with a single-level backbone (its
 "custom backbone" recipe: ``AnchorGenerator`` of one level, ``MultiScaleRoIAlign`` of one map), static-shape:
 
-- **RPN** (``RPNHead``): 3x3 conv + ReLU, 1x1 objectness logit and 1x1 (dx, dy, dw, dh) per anchor; anchors of
-  ``len(anchor_sizes) x len(aspect_ratios)`` shapes per location (``ops.anchor_grid``, torchvision order).
+- **RPN** (``RPNHead``): 3x3 conv (``ops.small_map_conv``: one matmul on the CPU over ResNet-50's C5) + ReLU,
+  1x1 objectness logit and 1x1 (dx, dy, dw, dh) per anchor; anchors of ``len(anchor_sizes) x len(aspect_ratios)``
+  shapes per location (``ops.anchor_grid``, torchvision order).
   Proposals: top ``pre_nms_top_n`` anchors by objectness, decoded (``BoxCoder`` weights 1), clipped, boxes smaller
   than ``min_size`` dropped, NMS ``rpn_nms_thresh``, first ``post_nms_top_n`` kept (padding masked), no gradient.
   Training targets (``rpn_loss``): IoU >= 0.7 positive, < 0.3 negative, plus each ground truth's best anchors
@@ -15,9 +16,9 @@
   RoIs per image are sampled (IoU >= 0.5 foreground, at most 25 %), pooled with ``roi_align`` (7 x 7, sampling
   ratio 2) and fed to ``RoIBoxHead`` (two FC layers, class logits, class-specific deltas with ``BoxCoder`` weights
   (10, 10, 5, 5)); loss = cross-entropy + smooth-L1 (beta 1/9) / number of sampled RoIs. At test time the head
-  runs on the ``post_nms_top_n_test`` proposal slots (``roi_heads.classify_valid_rois``: on the CPU only blocks
-  holding valid proposals, since after the RPN's NMS most slots are padding); ``decode`` + ``multiclass_nms``
-  (score > 0.05, per-class NMS 0.5, 100 detections) end ``predict_fn``'s one jitted program.
+  runs on the ``post_nms_top_n_test`` proposal slots (``roi_heads.classify_valid_rois``: on the CPU on one bucket
+  of rows just holding the valid proposals, since after the RPN's NMS most slots are padding); ``decode`` +
+  ``multiclass_nms`` (score > 0.05, per-class NMS 0.5, 100 detections) end ``predict_fn``'s one jitted program.
 
 Training runs ``model.apply(..., targets=batch, rngs={'sample': key})`` (RoI sampling) and ``loss_fn(outputs,
 batch, rng=key)`` (RPN anchor sampling): ``make_loss_fn(model, loss_fn, targets=True, loss_rng=True)``.
@@ -48,6 +49,7 @@ from jaxvision.ops import (
     clip_boxes_to_image,
     match_boxes,
     nms,
+    small_map_conv,
     take_valid,
 )
 from jaxvision.ops.losses import smooth_l1
@@ -67,7 +69,8 @@ class RPNHead(nn.Module):
     def __call__(self, x):
         b = x.shape[0]
         conv = functools.partial(nn.Conv, kernel_init=_head_init, dtype=self.dtype)
-        t = nn.relu(conv(x.shape[-1], (3, 3), padding=1, name="conv")(x))
+        # small_map_conv: on the CPU, a 3x3 conv over a small channel-heavy map (ResNet-50's C5) as one matmul
+        t = nn.relu(conv(x.shape[-1], (3, 3), padding=1, conv_general_dilated=small_map_conv, name="conv")(x))
         logits = conv(self.num_anchors, (1, 1), name="cls_logits")(t)
         deltas = conv(4 * self.num_anchors, (1, 1), name="bbox_pred")(t)
         return logits.reshape(b, -1).astype(jnp.float32), deltas.reshape(b, -1, 4).astype(jnp.float32)
@@ -154,8 +157,8 @@ class FasterRCNN(nn.Module):
         box_batch_size_per_image, box_positive_fraction, box_fg_iou, box_bg_iou: RoI sampling (512, 0.25, 0.5, 0.5).
         representation_size: RoI head FC width (1024). pool_size: RoI Align output (7). sampling_ratio: 2.
         rpn_channels: channels of the RPN's 3x3 conv (None: the feature map's).
-        head_strategy: test-time RoI head, ``roi_heads.classify_valid_rois``'s ``strategy`` (None: blocks of
-            valid proposals on the CPU, all proposal slots at once on accelerators).
+        head_strategy: test-time RoI head, ``roi_heads.classify_valid_rois``'s ``strategy`` (None: a bucket of
+            rows holding the valid proposals on the CPU, all proposal slots at once on accelerators).
         pixel_mean, pixel_std: input normalization; dtype: computation dtype.
     """
 
