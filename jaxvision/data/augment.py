@@ -94,6 +94,7 @@ def choose_crop(boxes_px: np.ndarray, h: int, w: int, rng: np.random.Generator, 
     centers = (lo_box + hi_box) / 2
     area = (box[2] - box[0]) * (box[3] - box[1])  # [N, 1]
     size, span = np.array([[w], [h]], np.float64), np.array([[w + 1], [h + 1]], np.int64)
+    positive = min_scale * min(w, h) >= 2  # every side drawn is >= 1 px: no need to check
     for _ in range(max_rounds):
         min_iou = MIN_IOUS[rng.integers(len(MIN_IOUS))]
         if min_iou == "nocrop":
@@ -103,13 +104,18 @@ def choose_crop(boxes_px: np.ndarray, h: int, w: int, rng: np.random.Generator, 
         lo = np.floor(u[2 * t:].reshape(2, t) * (span - sides)).astype(np.int64)  # [2, T]: x0, y0
         hi = lo + sides
         cw, ch = sides
-        ratio = cw / np.maximum(ch, 1)
-        flo, fhi = lo[:, None].astype(np.float64), hi[:, None].astype(np.float64)  # [2, 1, T]
-        inside = ((centers > flo) & (centers < fhi)).all(0)  # [N, T]
-        inter = np.maximum(np.minimum(fhi, hi_box) - np.maximum(flo, lo_box), 0).prod(0)
-        iou = inter / np.maximum(cw * ch + area - inter, 1e-12)
-        ok = (cw > 0) & (ch > 0) & (ratio >= aspect[0]) & (ratio <= aspect[1])
-        good = ok & (inside & (iou >= (-1.0 if min_iou is None else float(min_iou)))).any(0)
+        if positive:
+            ratio = cw / ch
+            ok = (ratio >= aspect[0]) & (ratio <= aspect[1])
+        else:
+            ratio = cw / np.maximum(ch, 1)
+            ok = (cw > 0) & (ch > 0) & (ratio >= aspect[0]) & (ratio <= aspect[1])
+        lo3, hi3 = lo[:, None], hi[:, None]  # [2, 1, T] (compared with float64 boxes as float64)
+        inside = ((centers > lo3) & (centers < hi3)).all(0)  # [N, T]
+        if min_iou is not None:  # (any IoU is >= -1, the threshold of None)
+            inter = np.maximum(np.minimum(hi3, hi_box) - np.maximum(lo3, lo_box), 0).prod(0)
+            inside &= inter / np.maximum(cw * ch + area - inter, 1e-12) >= float(min_iou)
+        good = ok & inside.any(0)
         if good.any():
             k = int(np.argmax(good))
             return int(lo[0, k]), int(lo[1, k]), int(hi[0, k]), int(hi[1, k])
@@ -170,6 +176,17 @@ def hflip(example: dict, rng: np.random.Generator, p: float = 0.5) -> dict:
     return {**example, "image": image, "objects": {**example["objects"], "bbox": flipped}}
 
 
+def opencv_view(image: np.ndarray) -> np.ndarray:
+    """``image`` [H, W, (C)] itself if OpenCV reads it without a copy (rows at a positive stride, each row's pixels
+    and channels contiguous, e.g. a crop view of a decoded image), else a contiguous copy (the same pixels)."""
+    image = np.asarray(image)
+    item = image.itemsize
+    inner = (image.shape[2] * item, item) if image.ndim == 3 else (item,)
+    if image.ndim in (2, 3) and image.strides[1:] == inner and image.strides[0] >= image.shape[1] * inner[0] > 0:
+        return image
+    return np.ascontiguousarray(image)
+
+
 def resize_image(example: dict, size: int) -> dict:
     """The example's image resized to ``size x size`` (OpenCV bilinear, uint8); normalized boxes are unchanged."""
     import cv2
@@ -177,7 +194,7 @@ def resize_image(example: dict, size: int) -> dict:
     image = np.asarray(example["image"])
     if image.shape[:2] == (size, size):
         return example
-    out = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_LINEAR)
+    out = cv2.resize(opencv_view(image), (size, size), interpolation=cv2.INTER_LINEAR)
     return {**example, "image": out.reshape(size, size, *image.shape[2:])}
 
 

@@ -70,8 +70,7 @@ class DetectionBatches:
                 return self._generic(idx, rngs)  # other images or ragged objects: the general rules
             if images is None:
                 images = np.empty((n, size, size, image.shape[2]), dtype)
-            if image.strides[0] <= 0 or image.strides[1:] != (image.shape[2], 1):  # OpenCV reads row views
-                image = np.ascontiguousarray(image)
+            image = A.opencv_view(image)
             h, w = image.shape[:2]
             hw[j] = h, w
             image_id[j] = image_id_of(example, int(i))
