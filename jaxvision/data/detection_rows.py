@@ -95,9 +95,8 @@ class DetectionBatches:
             target = row if dtype is np.uint8 else np.empty(row.shape, np.uint8)
             if image.shape[:2] == (size, size):
                 target[...] = image
-            elif cv2.resize(image, (size, size), dst=target, interpolation=cv2.INTER_LINEAR).ctypes.data \
-                    != target.ctypes.data:
-                raise RuntimeError("cv2.resize did not write into the batch")  # OpenCV's documented contract
+            elif cv2.resize(image, (size, size), dst=target, interpolation=cv2.INTER_LINEAR) is not target:
+                raise RuntimeError("cv2.resize did not write into the batch")  # (OpenCV returns dst when it fills it)
             if aug is not None and aug.flip and rng.random() < 0.5:
                 flip[j] = True
                 cv2.flip(target, 1, dst=target)
