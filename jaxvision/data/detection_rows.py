@@ -12,7 +12,7 @@ the converter's size (what ``load(..., augment='ssd' | 'ssd_geometric' | None)``
 
 The random draws per row are the generic path's (crop, then flip, then colours), so batches stay a function of
 (seed, epoch, index). A batch with an example the fast path does not cover (an image that is not uint8
-[H, W, C]) is built by the generic path instead.
+[H, W, C], per-object arrays of different lengths) is built by the generic path instead.
 """
 from __future__ import annotations
 
@@ -93,13 +93,15 @@ class DetectionBatches:
                 continue
             # OpenCV bilinear straight into the batch (augment.resize_image / tfds._resize with 'cv2')
             target = row if dtype is np.uint8 else np.empty(row.shape, np.uint8)
+            plane = target[..., 0] if target.shape[2] == 1 else target  # OpenCV's one-channel images are 2-d
             if image.shape[:2] == (size, size):
                 target[...] = image
-            elif cv2.resize(image, (size, size), dst=target, interpolation=cv2.INTER_LINEAR) is not target:
+            elif cv2.resize(image[..., 0] if plane is not target else image, (size, size), dst=plane,
+                            interpolation=cv2.INTER_LINEAR) is not plane:
                 raise RuntimeError("cv2.resize did not write into the batch")  # (OpenCV returns dst when it fills it)
             if aug is not None and aug.flip and rng.random() < 0.5:
                 flip[j] = True
-                cv2.flip(target, 1, dst=target)
+                cv2.flip(plane, 1, dst=plane)
             if aug is not None and aug.photometric:
                 target[...] = A.photometric_distort(target, rng)
             if dtype is not np.uint8:

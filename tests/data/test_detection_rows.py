@@ -55,6 +55,18 @@ def test_in_place_batches_are_the_generic_rows(coco):
                 _same(fast(idx, rngs), generic(idx, rngs), f"{augment} {resize} {dtype} {max_boxes} {seed}")
 
 
+def test_grey_images_and_batches_without_objects_are_the_generic_rows():
+    grey = [{**ex, "image": ex["image"][..., :1].copy()} for ex in _source()]  # [H, W, 1]: 2-d for OpenCV
+    empty = [{**ex, "objects": {k: v[:0] for k, v in ex["objects"].items()}} for ex in _source(coco=True)]
+    for source in (grey, empty):
+        for augment in (None, "ssd_geometric"):
+            for resize, dtype in (("cv2", "uint8"), ("cv2", "float32"), ("pil", "uint8")):
+                convert, aug = DetectionConverter(24, 4, resize, dtype), augmentation(augment, 24)
+                idx, rngs = np.arange(2, 8), ExampleRngs(3, 0, np.arange(6))
+                _same(DetectionBatches(source, convert, aug)(idx, rngs), SourceBatches(source, convert, aug)(idx, rngs),
+                      f"{augment} {resize} {dtype}")
+
+
 def test_load_uses_the_in_place_batches_and_falls_back_for_other_inputs():
     source = _source()
     ds = load("voc/2007", "train", 4, seed=2, image_size=24, max_boxes=4, source=source, augment="ssd_geometric",
