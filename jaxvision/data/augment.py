@@ -14,7 +14,9 @@ return a new example of the same format, so ``convert_detection`` resizes it aft
 
 ``SSDAugment(size)(example, rng)`` crops, resizes to ``size``, flips and distorts the colours (the last two on the
 smaller image); ``rng`` is a ``numpy.random.Generator`` (the
-``Dataset``'s per-example generator, a function of (seed, epoch, position)).
+``Dataset``'s per-example generator, a function of (seed, epoch, position)). ``load`` builds detection batches with
+``jaxvision.data.detection_rows.DetectionBatches``, which applies the same operations, in the same order and with
+the same random draws, to a whole batch in place (bit for bit these functions' results).
 """
 from __future__ import annotations
 
