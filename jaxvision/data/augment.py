@@ -97,15 +97,17 @@ def choose_crop(boxes_px: np.ndarray, h: int, w: int, rng: np.random.Generator, 
     area = (box[2] - box[0]) * (box[3] - box[1])  # [N, 1]
     size, span = np.array([[w], [h]], np.float64), np.array([[w + 1], [h + 1]], np.int64)
     positive = min_scale * min(w, h) >= 2  # every side drawn is >= 1 px: no need to check
+    nonnegative = 0 <= min_scale <= 1  # sides <= the image: position fractions x (span - side) >= 0
     for _ in range(max_rounds):
         min_iou = MIN_IOUS[rng.integers(len(MIN_IOUS))]
         if min_iou == "nocrop":
             return None
         u = rng.random(4 * t)  # == uniform's 2 T (as min_scale + (1 - min_scale) u), then 2 x random(T)
         sides = ((min_scale + (1.0 - min_scale) * u[:2 * t].reshape(t, 2).T) * size).astype(np.int64)  # [2, T]
-        lo = np.floor(u[2 * t:].reshape(2, t) * (span - sides)).astype(np.int64)  # [2, T]: x0, y0
+        lo = u[2 * t:].reshape(2, t) * (span - sides)  # [2, T]: x0, y0 (>= 0 when min_scale <= 1: trunc = floor)
+        lo = (lo if nonnegative else np.floor(lo)).astype(np.int64)
         hi = lo + sides
-        cw, ch = sides
+        cw, ch = sides[0], sides[1]
         if positive:
             ratio = cw / ch
             ok = (ratio >= aspect[0]) & (ratio <= aspect[1])
