@@ -25,6 +25,12 @@ Rows (every image: 300x300, the same boxes a user trains on):
   host decodes, crops, resizes, flips; ``jaxvision.ops.photometric_distort`` runs in the jitted train step, which
   the ``ssd300_voc`` preset does); also with ``--workers`` grain worker processes.
 
+Both augmented rows build their batches in place (``jaxvision.data.detection_rows.DetectionBatches``, what
+``load`` uses for detection sets: the crop a view of the decoded image, resized by OpenCV straight into the batch,
+flipped there, the boxes of the whole batch at once); ``ssd_geometric_generic`` is the single-thread CPU time of
+the same batches built by the generic ``SourceBatches`` (example dicts, a copy of each crop, per-row arrays
+stacked), the same pixels and boxes bit for bit.
+
 Reported: images/s of each row over ``--batches`` batches, timed from the creation of the iterator (thread /
 worker start-up included) and, separately, after the first batch (steady rate), the median of ``--repeats``
 interleaved rounds (on this shared VM a row's rate moves +-15 % from one run to the next); single-thread process
@@ -198,6 +204,7 @@ def _stage_fns(source, size: int, n: int) -> dict:
     from jaxvision.data.tfds import convert_detection
 
     pil, cv = source.with_decoder("pil"), source.with_decoder("opencv")
+    h_w = [cv[k]["image"].shape[:2] for k in range(len(source))]
     m = len(source)
     examples = [cv[k] for k in range(m)]
     rngs = [_rng(0, 0xA06, 0, k) for k in range(n + 1)]
@@ -209,6 +216,8 @@ def _stage_fns(source, size: int, n: int) -> dict:
             "old_resize_convert_pil": (lambda k: _old_convert(examples[k % m], size, 42, k), 1),
             "rng": (lambda k: _rng(0, 0xA06, 0, k), 1),
             "iou_crop": (lambda k: A.iou_crop(examples[k % m], rngs[k]), 1),
+            "choose_crop": (lambda k: A.choose_crop(A.pixel_boxes(examples[k % m]["objects"]["bbox"], *h_w[k % m]),
+                                                    *h_w[k % m], rngs[k]), 1),
             "resize_crop_cv2": (lambda k: A.resize_image(crops[k % m], size), 1),
             "hflip": (lambda k: A.hflip(small[k % m], rngs[k]), 1),
             "photometric_host": (lambda k: A.photometric_distort(small[k % m]["image"], rngs[k]), 1),
@@ -277,6 +286,7 @@ def main(argv=None) -> int:
     from benchmarks.harness import machine
     from jaxvision.data import load
     from jaxvision.data.base import Dataset
+    from jaxvision.data.tfds import SourceBatches
 
     cv2.setNumThreads(1)  # one core per image: the rows parallelise over images
     t_start = time.perf_counter()
@@ -309,7 +319,11 @@ def main(argv=None) -> int:
             runs[name].append(_rates(ds.with_loader(**loader).steps(0, args.batches), args.batches, args.batch))
     rates = {name: tuple(float(np.median([r[k] for r in rs])) for k in range(3)) for name, rs in runs.items()}
     b = min(args.batch, n_cpu)
-    singles = {"old": old(b), "ssd_host": new("ssd", b), "ssd_geometric": new("ssd_geometric", b)}
+    generic = new("ssd_geometric", b)
+    parts = generic._make_batch  # the same batches from the generic row builder (example dicts, np.stack)
+    generic._make_batch = SourceBatches(parts.source, parts.convert, parts.augment)
+    singles = {"old": old(b), "ssd_host": new("ssd", b), "ssd_geometric": new("ssd_geometric", b),
+               "ssd_geometric_generic": generic}
     cpu = _min_cpu_ms({k: (lambda i, d=d: d.batch(i % len(d), i // len(d)), b) for k, d in singles.items()},
                       max(1, n_cpu // b), args.rounds)
     stages = _min_cpu_ms(_stage_fns(cv_source, size, n_cpu), n_cpu, args.rounds)
@@ -330,6 +344,7 @@ def main(argv=None) -> int:
         metrics[f"{augment}_best_ratio"] = round(rates[best][0] / old_rate, 3)
     metrics |= {f"cpu_ms_per_image_{k}": v for k, v in cpu.items()}
     metrics |= {f"expected_quiet_2core_ratio_{k}": round(2 * cpu["old"] / cpu[k], 2) for k in cpu if k != "old"}
+    metrics["in_place_vs_generic_cpu_ratio"] = round(cpu["ssd_geometric_generic"] / cpu["ssd_geometric"], 3)
     metrics |= {f"host_cores_for_ssd300_voc_gpu_{k}": round(need_steps * 32 * v / 1e3, 2) for k, v in cpu.items()}
     metrics |= _pickling(new("ssd_geometric", args.batch), cv_source, size, args.batch)
     metrics |= {"target_ratio": 4.0, "stage_cpu_ms_per_image": stages,
@@ -342,6 +357,7 @@ def main(argv=None) -> int:
                                                                                     else sys.argv[1:]),
         "config": vars(args) | {"cores": len(os.sched_getaffinity(0)), "load_average_1min": os.getloadavg()[0]},
         "where": {"old": "host, loop thread: PIL decode + PIL resize + float32",
+                  "ssd_geometric_generic": "ssd_geometric's batches from the generic SourceBatches (CPU time only)",
                   "ssd_host": "host, grain: OpenCV decode, IoU crop, cv2 resize of the crop, flip, colours (LUT) -> "
                               "uint8; device: float32(x) / 255",
                   "ssd_geometric": "host, grain: OpenCV decode, IoU crop, cv2 resize of the crop, flip -> uint8; "

@@ -100,8 +100,9 @@ def test_input_pipeline_benchmark_writes_its_json(tmp_path, capsys):
     for key in ("old_images_per_s", "ssd_host_threads=2_images_per_s", "ssd_geometric_threads=2_ratio",
                 "ssd_geometric_processes=1_steady_images_per_s", "cpu_ms_per_image_old",
                 "expected_quiet_2core_ratio_ssd_geometric", "host_cores_for_ssd300_voc_gpu_ssd_host",
-                "ssd_geometric_threads=3_images_per_s", "ssd_host_best_ratio"):
+                "ssd_geometric_threads=3_images_per_s", "ssd_host_best_ratio", "cpu_ms_per_image_ssd_geometric_generic",
+                "in_place_vs_generic_cpu_ratio"):
         assert m[key] > 0, key
     assert m["ssd300_voc_gpu_steps_per_s_needed"] == 38.3 and set(m["stage_cpu_ms_per_image"]) >= {
-        "decode_pil", "decode_opencv", "iou_crop", "photometric_host"}
+        "decode_pil", "decode_opencv", "iou_crop", "choose_crop", "photometric_host"}
     assert "ssd_geometric" in capsys.readouterr().out

@@ -15,6 +15,8 @@ Each table sits in README.md between ``<!-- results:NAME -->`` and ``<!-- /resul
   ``summary.json`` copied unchanged: ``cp runs/ssd_shapes/summary.json docs/results/runs/ssd_shapes.json``.
 - ``docs/results/h200/*.json``: ``benchmarks/gpu.py`` result files (table ``gpu``, rows picked by ``GPU_ROWS``).
 - ``docs/results/cpu/ops.md``: the table ``benchmarks/ops.py`` printed (table ``cpu_ops``, copied).
+- ``docs/results/cpu/input_pipeline.json``: ``benchmarks/input_pipeline.py``'s result file (table
+  ``input_pipeline``).
 
 Pure text: no jax, so the README check (tests/test_results_tables.py) costs milliseconds.
 """
@@ -260,8 +262,43 @@ def cpu_ops(runs: dict | None = None, path: str = os.path.join(HERE, "cpu", "ops
     return "\n".join(lines[start:end])
 
 
+# ----------------------------------------------------------------------------------------------- input pipeline
+INPUT_PIPELINE_ROWS = (("old", "old (loop thread)"), ("ssd_host", "ssd_host (grain threads)"),
+                       ("ssd_geometric", "ssd_geometric (grain threads + device colours)"))
+
+
+def input_pipeline(runs: dict | None = None, path: str = os.path.join(HERE, "cpu", "input_pipeline.json")) -> str:
+    """The rows of ``benchmarks/input_pipeline.py``'s result file: single-thread CPU ms per image, images/s per
+    thread count (start-up included, medians of the interleaved rounds), ratio to the old loader, the 4x target;
+    then the run's conditions."""
+    with open(path) as f:
+        rec = json.load(f)
+    m, cfg = rec["metrics"], rec["config"]
+    threads = cfg["threads"]
+    rows = []
+    for key, label in INPUT_PIPELINE_ROWS:
+        if key == "old":
+            rows.append([label, f"{m['cpu_ms_per_image_old']:.2f}", f"{m['old_images_per_s']:.0f}", "1x", ""])
+            continue
+        names = [f"{key}_threads={t}" for t in threads]
+        best = m[f"{key}_best_ratio"]
+        rows.append([label, f"{m[f'cpu_ms_per_image_{key}']:.2f}",
+                     " / ".join(f"{m[f'{n}_images_per_s']:.0f}" for n in names),
+                     " / ".join(f"{m[f'{n}_ratio']:.2f}x" for n in names),
+                     f">= {m['target_ratio']:g}x {'met' if best >= m['target_ratio'] else 'MISS'} ({best:.2f}x)"])
+    if "cpu_ms_per_image_ssd_geometric_generic" in m:
+        rows.append(["ssd_geometric, the same batches from the per-example builder",
+                     f"{m['cpu_ms_per_image_ssd_geometric_generic']:.2f}", "", "", ""])
+    head = ["row (where the work runs)", "CPU ms / image (one thread)",
+            f"images/s, {' / '.join(map(str, threads))} threads", "ratio to old", "target"]
+    table = _table(head, ["---", "---:", "---:", "---:", "---"], rows)
+    return (table + "\n\n" + f"{rec['date'][:10]}, {rec['machine']}, load average "
+            f"{cfg['load_average_1min']:.1f} at the end of the run; `{os.path.relpath(path, ROOT)}`.")
+
+
 TABLES: dict[str, Callable[[dict], str]] = {"detection": detection, "dcgan": dcgan, "mode_collapse": mode_collapse,
-                                            "classifier": classifier, "gpu": gpu, "cpu_ops": cpu_ops}
+                                            "classifier": classifier, "gpu": gpu, "cpu_ops": cpu_ops,
+                                            "input_pipeline": input_pipeline}
 
 
 def _pattern(name: str) -> re.Pattern:

@@ -14,7 +14,9 @@ return a new example of the same format, so ``convert_detection`` resizes it aft
 
 ``SSDAugment(size)(example, rng)`` crops, resizes to ``size``, flips and distorts the colours (the last two on the
 smaller image); ``rng`` is a ``numpy.random.Generator`` (the
-``Dataset``'s per-example generator, a function of (seed, epoch, position)).
+``Dataset``'s per-example generator, a function of (seed, epoch, position)). ``load`` builds detection batches with
+``jaxvision.data.detection_rows.DetectionBatches``, which applies the same operations, in the same order and with
+the same random draws, to a whole batch in place (bit for bit these functions' results).
 """
 from __future__ import annotations
 
@@ -81,48 +83,58 @@ def choose_crop(boxes_px: np.ndarray, h: int, w: int, rng: np.random.Generator, 
 
     Each round draws a minimum IoU from ``MIN_IOUS`` and ``max_trials`` candidate crops at once (sides
     ``min_scale``-1 of the image, aspect ratio within ``aspect``); the first candidate that contains the centre of
-    some box and has IoU >= the minimum with one of those boxes is the crop.
+    some box and has IoU >= the minimum with one of those boxes is the crop. A round's draws: ``rng.integers(7)``,
+    then ``rng.uniform(min_scale, 1, (T, 2))`` (the sides: x, y), ``rng.random(T)`` (x position fractions) and
+    ``rng.random(T)`` (y), drawn as one ``rng.random(4 T)`` (the same numbers).
     """
     boxes_px = np.asarray(boxes_px, np.float64).reshape(-1, 4)
     if len(boxes_px) == 0:
         return None
-    centers = (boxes_px[:, :2] + boxes_px[:, 2:]) / 2
-    area = (boxes_px[:, 2] - boxes_px[:, 0]) * (boxes_px[:, 3] - boxes_px[:, 1])
+    t = int(max_trials)
+    box = boxes_px.T[:, :, None]  # [4 (x0, y0, x1, y1), N, 1]: the candidates run along the last axis
+    lo_box, hi_box = box[:2], box[2:]
+    centers = (lo_box + hi_box) / 2
+    area = (box[2] - box[0]) * (box[3] - box[1])  # [N, 1]
+    size, span = np.array([[w], [h]], np.float64), np.array([[w + 1], [h + 1]], np.int64)
+    positive = min_scale * min(w, h) >= 2  # every side drawn is >= 1 px: no need to check
+    nonnegative = 0 <= min_scale <= 1  # sides <= the image: position fractions x (span - side) >= 0
     for _ in range(max_rounds):
         min_iou = MIN_IOUS[rng.integers(len(MIN_IOUS))]
         if min_iou == "nocrop":
             return None
-        threshold = -1.0 if min_iou is None else float(min_iou)
-        scale = rng.uniform(min_scale, 1.0, (max_trials, 2))
-        cw, ch = (w * scale[:, 0]).astype(np.int64), (h * scale[:, 1]).astype(np.int64)
-        x0 = np.floor(rng.random(max_trials) * (w - cw + 1)).astype(np.int64)
-        y0 = np.floor(rng.random(max_trials) * (h - ch + 1)).astype(np.int64)
-        ok = (cw > 0) & (ch > 0)
-        ratio = cw / np.maximum(ch, 1)
-        ok &= (ratio >= aspect[0]) & (ratio <= aspect[1])
-        crops = np.stack([x0, y0, x0 + cw, y0 + ch], -1).astype(np.float64)[:, None, :]  # [T, 1, 4]
-        inside = ((centers[None, :, 0] > crops[..., 0]) & (centers[None, :, 0] < crops[..., 2])
-                  & (centers[None, :, 1] > crops[..., 1]) & (centers[None, :, 1] < crops[..., 3]))  # [T, N]
-        lt = np.maximum(crops[..., :2], boxes_px[None, :, :2])
-        rb = np.minimum(crops[..., 2:], boxes_px[None, :, 2:])
-        inter = np.prod(np.clip(rb - lt, 0, None), -1)
-        iou = inter / np.maximum((cw * ch)[:, None] + area[None] - inter, 1e-12)
-        good = ok & (inside & (iou >= threshold)).any(-1)
+        u = rng.random(4 * t)  # == uniform's 2 T (as min_scale + (1 - min_scale) u), then 2 x random(T)
+        sides = ((min_scale + (1.0 - min_scale) * u[:2 * t].reshape(t, 2).T) * size).astype(np.int64)  # [2, T]
+        lo = u[2 * t:].reshape(2, t) * (span - sides)  # [2, T]: x0, y0 (>= 0 when min_scale <= 1: trunc = floor)
+        lo = (lo if nonnegative else np.floor(lo)).astype(np.int64)
+        hi = lo + sides
+        cw, ch = sides[0], sides[1]
+        if positive:
+            ratio = cw / ch
+            ok = (ratio >= aspect[0]) & (ratio <= aspect[1])
+        else:
+            ratio = cw / np.maximum(ch, 1)
+            ok = (cw > 0) & (ch > 0) & (ratio >= aspect[0]) & (ratio <= aspect[1])
+        lo3, hi3 = lo[:, None], hi[:, None]  # [2, 1, T] (compared with float64 boxes as float64)
+        inside = ((centers > lo3) & (centers < hi3)).all(0)  # [N, T]
+        if min_iou is not None:  # (any IoU is >= -1, the threshold of None)
+            inter = np.maximum(np.minimum(hi3, hi_box) - np.maximum(lo3, lo_box), 0).prod(0)
+            inside &= inter / np.maximum(cw * ch + area - inter, 1e-12) >= float(min_iou)
+        good = ok & inside.any(0)
         if good.any():
-            t = int(np.argmax(good))
-            return int(x0[t]), int(y0[t]), int(x0[t] + cw[t]), int(y0[t] + ch[t])
+            k = int(np.argmax(good))
+            return int(lo[0, k]), int(lo[1, k]), int(hi[0, k]), int(hi[1, k])
     return None
 
 
-def iou_crop(example: dict, rng: np.random.Generator, **options) -> dict:
-    """SSD's IoU-constrained random crop of a TFDS-format example (see the module docstring and ``choose_crop``)."""
-    image = np.asarray(example["image"])
-    h, w = image.shape[:2]
-    bbox = np.asarray(example["objects"]["bbox"], np.float64).reshape(-1, 4)
-    px = np.stack([bbox[:, 1] * w, bbox[:, 0] * h, bbox[:, 3] * w, bbox[:, 2] * h], -1)
-    crop = choose_crop(px, h, w, rng, **options)
-    if crop is None:
-        return example
+def pixel_boxes(bbox: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Normalized [ymin, xmin, ymax, xmax] ``[N, 4]`` -> float64 xyxy pixels of an ``h x w`` image."""
+    bbox = np.asarray(bbox, np.float64).reshape(-1, 4)
+    return np.stack([bbox[:, 1] * w, bbox[:, 0] * h, bbox[:, 3] * w, bbox[:, 2] * h], -1)
+
+
+def crop_boxes(px: np.ndarray, crop: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """xyxy pixel boxes ``px`` [N, 4] and a crop ``(x0, y0, x1, y1)`` -> (``keep`` bool [N]: the boxes whose
+    centre lies inside, their normalized [ymin, xmin, ymax, xmax] float32 [K, 4] in the crop, clipped to it)."""
     x0, y0, x1, y1 = crop
     centers = (px[:, :2] + px[:, 2:]) / 2
     keep = (centers[:, 0] > x0) & (centers[:, 0] < x1) & (centers[:, 1] > y0) & (centers[:, 1] < y1)
@@ -131,22 +143,52 @@ def iou_crop(example: dict, rng: np.random.Generator, **options) -> dict:
     ny0 = np.clip(px[keep, 1] - y0, 0, ch) / ch
     nx1 = np.clip(px[keep, 2] - x0, 0, cw) / cw
     ny1 = np.clip(px[keep, 3] - y0, 0, ch) / ch
+    return keep, np.stack([ny0, nx0, ny1, nx1], -1).astype(np.float32).reshape(-1, 4)
+
+
+def iou_crop(example: dict, rng: np.random.Generator, **options) -> dict:
+    """SSD's IoU-constrained random crop of a TFDS-format example (see the module docstring and ``choose_crop``)."""
+    image = np.asarray(example["image"])
+    h, w = image.shape[:2]
+    px = pixel_boxes(example["objects"]["bbox"], h, w)
+    crop = choose_crop(px, h, w, rng, **options)
+    if crop is None:
+        return example
+    x0, y0, x1, y1 = crop
+    keep, bbox = crop_boxes(px, crop)
     objects = _objects_subset(example["objects"], keep)
-    objects["bbox"] = np.stack([ny0, nx0, ny1, nx1], -1).astype(np.float32).reshape(-1, 4)
+    objects["bbox"] = bbox
     return {**example, "image": image[y0:y1, x0:x1], "objects": objects}
+
+
+def flip_boxes(bbox: np.ndarray) -> np.ndarray:
+    """Normalized [ymin, xmin, ymax, xmax] ``[..., 4]`` of an image mirrored left-right: ``x' = 1 - x``
+    (float32)."""
+    bbox = np.asarray(bbox, np.float32)
+    return np.stack([bbox[..., 0], 1 - bbox[..., 3], bbox[..., 2], 1 - bbox[..., 1]], -1)
 
 
 def hflip(example: dict, rng: np.random.Generator, p: float = 0.5) -> dict:
     """Mirror the image and its boxes left-right with probability ``p``: normalized ``x' = 1 - x``."""
     if rng.random() >= p:
         return example
-    bbox = np.asarray(example["objects"]["bbox"], np.float32).reshape(-1, 4)
-    flipped = np.stack([bbox[:, 0], 1 - bbox[:, 3], bbox[:, 2], 1 - bbox[:, 1]], -1)
+    flipped = flip_boxes(np.asarray(example["objects"]["bbox"], np.float32).reshape(-1, 4))
     import cv2
 
     image = np.asarray(example["image"])
     image = cv2.flip(np.ascontiguousarray(image), 1).reshape(image.shape)
     return {**example, "image": image, "objects": {**example["objects"], "bbox": flipped}}
+
+
+def opencv_view(image: np.ndarray) -> np.ndarray:
+    """``image`` [H, W, (C)] itself if OpenCV reads it without a copy (rows at a positive stride, each row's pixels
+    and channels contiguous, e.g. a crop view of a decoded image), else a contiguous copy (the same pixels)."""
+    image = np.asarray(image)
+    item = image.itemsize
+    inner = (image.shape[2] * item, item) if image.ndim == 3 else (item,)
+    if image.ndim in (2, 3) and image.strides[1:] == inner and image.strides[0] >= image.shape[1] * inner[0] > 0:
+        return image
+    return np.ascontiguousarray(image)
 
 
 def resize_image(example: dict, size: int) -> dict:
@@ -156,7 +198,7 @@ def resize_image(example: dict, size: int) -> dict:
     image = np.asarray(example["image"])
     if image.shape[:2] == (size, size):
         return example
-    out = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_LINEAR)
+    out = cv2.resize(opencv_view(image), (size, size), interpolation=cv2.INTER_LINEAR)
     return {**example, "image": out.reshape(size, size, *image.shape[2:])}
 
 

@@ -29,7 +29,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxvision.data.augment import SSDAugment
 from jaxvision.data.base import Dataset
+from jaxvision.data.detection_rows import DetectionBatches
 
 DETECTION = ("voc/2007", "voc/2012", "coco/2017")
 CLASSIFICATION = ("mnist", "cifar10")
@@ -222,8 +224,6 @@ def augmentation(name: str | None, image_size: int | None = None):
     if name in (None, "none"):
         return None
     if name in ("ssd", "ssd_geometric"):
-        from jaxvision.data.augment import SSDAugment
-
         return SSDAugment(image_size, photometric=name == "ssd")
     raise ValueError(f"augment: expected one of {AUGMENTATIONS}, got {name!r}")
 
@@ -235,6 +235,9 @@ def source_dataset(source, convert, split: str, batch_size: int, seed: int = 0, 
     ``convert(source[idx[j]], idx[j])`` (a dict of fixed-shape arrays), after ``augment(example, rng)`` if given
     (``rng`` from (seed, epoch, position)). Shuffled by default on 'train'."""
     make_batch = SourceBatches(source, convert, augment)
+    if isinstance(convert, DetectionConverter) and (augment is None or (
+            type(augment) is SSDAugment and augment.size == convert.image_size)):
+        make_batch = DetectionBatches(source, convert, augment)  # the same batches, built in place
     return Dataset(len(source), make_batch, batch_size, seed=seed,
                    shuffle=(split == "train") if shuffle is None else shuffle, drop_remainder=drop_remainder,
                    num_devices=num_devices, host_id=host_id, num_hosts=num_hosts, info=info)
