@@ -46,6 +46,8 @@ class Config(RunOptions):
     scale: int = 4
     patch_size: int = 24              # LR patch side (HR patches are scale x: 96 px as in the paper)
     downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
+    train_downscales: tuple[int, ...] = (2,)  # sr_photos: factors the training patches are cut at (multi-scale)
+    dihedral: bool = False            # sr_photos: 8 flips / 90-degree rotations of the training patches
     num_blocks: int = 4
     nf: int = 32
     bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
@@ -117,7 +119,8 @@ def content_terms(cfg: Config):
 def load_data(cfg: Config, split: str, num_devices=None):
     if cfg.data == "sr_photos":
         return data.load("sr_photos", split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
-                         patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale)
+                         patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale,
+                         train_downscales=cfg.train_downscales, dihedral=cfg.dihedral)
     return data.load(cfg.data, split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                      patch_size=cfg.patch_size)
 
