@@ -9,7 +9,9 @@ paper's discriminator on HR images); the content loss is MSE, or VGG54 (``conten
 ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
-(``jaxvision.data.sr_photos``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
+(``jaxvision.data.sr_photos``), cut from the photos area-downscaled by each factor of ``train_downscales`` (2, 3
+and 4: more, and more varied, content at the test photos' HR resolution) in all 8 flips / 90-degree rotations
+(``dihedral``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
 channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the Sobel
 sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
 ``--set preset=div2k``: the paper's sizes on TFDS ``div2k/bicubic_x4`` (96-px HR patches, 16 blocks, 64 features).
@@ -46,9 +48,9 @@ class Config(RunOptions):
     scale: int = 4
     patch_size: int = 24              # LR patch side (HR patches are scale x: 96 px as in the paper)
     downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
-    train_downscales: tuple[int, ...] = (2,)  # sr_photos: factors the training patches are cut at (multi-scale)
-    dihedral: bool = False            # sr_photos: 8 flips / 90-degree rotations of the training patches
-    num_blocks: int = 4
+    train_downscales: tuple[int, ...] = (2, 3, 4)  # sr_photos: factors the training patches are cut at
+    dihedral: bool = True             # sr_photos: 8 flips / 90-degree rotations of the training patches
+    num_blocks: int = 16              # the paper's B (at LR size: ~1.3x the step time of 4 blocks)
     nf: int = 32
     bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
     ndf: int = 16
@@ -73,8 +75,8 @@ class Config(RunOptions):
 
 
 EVAL_KEYS = ("progress", "eval_crop")
-TINY = dict(patch_size=8, downscale=4, num_blocks=1, nf=8, ndf=4, batch_size=4, pretrain_steps=2, gan_steps=2,
-            log_every=1, checkpoint_every=2, progress=False, eval_crop=32)
+TINY = dict(patch_size=8, downscale=4, train_downscales=(4,), num_blocks=1, nf=8, ndf=4, batch_size=4,
+            pretrain_steps=2, gan_steps=2, log_every=1, checkpoint_every=2, progress=False, eval_crop=32)
 PRESETS = {"div2k": dict(data="div2k/bicubic_x4", patch_size=24, batch_size=16, warmup_steps=0, num_blocks=16, nf=64,
                          ndf=64, bicubic_skip=False,
                          pretrain_steps=1_000_000, pretrain_learning_rate=1e-4, gan_steps=200_000,
