@@ -30,7 +30,7 @@ import optax
 from experiments import _cgan
 from experiments._run_options import RunOptions, log_images
 from jaxvision import data
-from jaxvision.data import sr_photos
+from jaxvision.data import photos, sr_photos
 from jaxvision.models.gan.srgan import SRGANDiscriminator, SRResNet, vgg54_features, vgg54_variables
 from jaxvision.train import MetricsWriter, parallel
 from jaxvision.train.gan import GANState, feature_term, make_conditional_gan_step, mse_term
@@ -157,8 +157,8 @@ def _super_resolve(state: GANState, lr01: np.ndarray) -> np.ndarray:
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
-    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet and SRGAN.
-    Writes sr_comparison.png."""
+    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet and SRGAN
+    (means over the photos; PSNR also per photo, ``<method>_psnr_y_<photo>``). Writes sr_comparison.png."""
     if cfg.data != "sr_photos":
         raise ValueError(f"data: whole-image evaluation is on the embedded photos, got data={cfg.data!r} "
                          "(evaluate div2k runs with --set data=sr_photos)")
@@ -184,6 +184,10 @@ def evaluate(cfg: Config, workdir: str) -> dict:
             out[f"{key}_{m}_y" if m in ("psnr", "ssim") else f"{key}_{m}"] = float(np.mean([r[m] for r in rows]))
     out["hr_sharpness"] = float(np.mean([r["sharpness_target"] for r in per["bicubic"]]))
     out["srresnet_gain_db"] = out["srresnet_psnr_y"] - out["bicubic_psnr_y"]
+    for i, name in enumerate(photos.TEST_IMAGES):  # per photo: where the gain comes from
+        for key, rows in per.items():
+            out[f"{key}_psnr_y_{name}"] = float(rows[i]["psnr"])
+        out[f"srresnet_gain_db_{name}"] = out[f"srresnet_psnr_y_{name}"] - out[f"bicubic_psnr_y_{name}"]
     save_image_grid(os.path.join(workdir, "sr_comparison.png"), np.stack(crops), ncol=4,
                     scale=max(1, 128 // cfg.eval_crop))
     writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)
