@@ -9,7 +9,8 @@ paper's discriminator on HR images); the content loss is MSE, or VGG54 (``conten
 ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
-(``jaxvision.data.sr_photos``), cut from the photos area-downscaled by each factor of ``train_downscales`` (2, 3
+(``jaxvision.data.sr_photos``; ``train_photos``: the five training photos of ``photos`` and the left view of
+``stereo_motorcycle``), cut from the photos area-downscaled by each factor of ``train_downscales`` (2, 3
 and 4: more, and more varied, content at the test photos' HR resolution) in all 8 flips / 90-degree rotations
 (``dihedral``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
 channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the Sobel
@@ -48,6 +49,7 @@ class Config(RunOptions):
     scale: int = 4
     patch_size: int = 24              # LR patch side (HR patches are scale x: 96 px as in the paper)
     downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
+    train_photos: tuple[str, ...] = sr_photos.TRAIN_PHOTOS  # sr_photos: the training photos (+ stereo_motorcycle)
     train_downscales: tuple[int, ...] = (2, 3, 4)  # sr_photos: factors the training patches are cut at
     dihedral: bool = True             # sr_photos: 8 flips / 90-degree rotations of the training patches
     num_blocks: int = 16              # the paper's B (at LR size: ~1.3x the step time of 4 blocks)
@@ -122,7 +124,8 @@ def load_data(cfg: Config, split: str, num_devices=None):
     if cfg.data == "sr_photos":
         return data.load("sr_photos", split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                          patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale,
-                         train_downscales=cfg.train_downscales, dihedral=cfg.dihedral)
+                         train_photos=cfg.train_photos, train_downscales=cfg.train_downscales,
+                         dihedral=cfg.dihedral)
     return data.load(cfg.data, split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                      patch_size=cfg.patch_size)
 

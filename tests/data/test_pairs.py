@@ -96,14 +96,22 @@ def test_div2k_patches_are_aligned():
 
 
 def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
-    pool = sr_photos.train_pool(96, (2, 3, 4))
+    pool = sr_photos.train_pool(96, (2, 3, 4), photos.TRAIN_IMAGES)
     # every training photo at each factor, except those smaller than the HR patch (chelsea at 4: 75 x 112 px)
     sizes = [img.shape for f in (2, 3, 4) for img in photos.images("train", f)]
     assert [p.shape for p in pool] == [s for s in sizes if min(s[:2]) >= 96] and len(pool) == len(sizes) - 1
+    # the default adds the left view of stereo_motorcycle (500 x 741 colour), area-downscaled like the others
+    moto = sr_photos.train_pool(96, (2,))[-1]
+    assert sr_photos.TRAIN_PHOTOS[-1] == "stereo_motorcycle" and moto.shape == (250, 370, 3)
+    assert 0.0 <= moto.min() and moto.max() <= 1.0 and moto.std() > 0.05
     with pytest.raises(ValueError, match="train_downscales"):
         sr_photos.train_pool(96, ())
     with pytest.raises(ValueError, match="patch_size"):
         sr_photos.train_pool(2000, (2,))
+    with pytest.raises(ValueError, match="train_photos"):  # a held-out photo cannot be trained on
+        sr_photos.train_pool(96, (2,), ("astronaut", "rocket"))
+    with pytest.raises(ValueError, match="name"):
+        photos.photo("camera")  # greyscale: not a colour photo
     # dihedral: each output is one of the 8 orientations of its input, and all 8 occur
     x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(1, 2, 2, 3)
     orients = [np.rot90(x[0], k) for k in range(4)]
