@@ -9,7 +9,10 @@ paper's discriminator on HR images); the content loss is MSE, or VGG54 (``conten
 ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
-(``jaxvision.data.sr_photos``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
+(``jaxvision.data.sr_photos``; ``train_photos``: the five training photos of ``photos`` and the left view of
+``stereo_motorcycle``), cut from the photos area-downscaled by each factor of ``train_downscales`` (2, 3
+and 4: more, and more varied, content at the test photos' HR resolution) in all 8 flips / 90-degree rotations
+(``dihedral``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
 channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the Sobel
 sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
 ``--set preset=div2k``: the paper's sizes on TFDS ``div2k/bicubic_x4`` (96-px HR patches, 16 blocks, 64 features).
@@ -28,7 +31,7 @@ import optax
 from experiments import _cgan
 from experiments._run_options import RunOptions, log_images
 from jaxvision import data
-from jaxvision.data import sr_photos
+from jaxvision.data import photos, sr_photos
 from jaxvision.models.gan.srgan import SRGANDiscriminator, SRResNet, vgg54_features, vgg54_variables
 from jaxvision.train import MetricsWriter, parallel
 from jaxvision.train.gan import GANState, feature_term, make_conditional_gan_step, mse_term
@@ -46,7 +49,10 @@ class Config(RunOptions):
     scale: int = 4
     patch_size: int = 24              # LR patch side (HR patches are scale x: 96 px as in the paper)
     downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
-    num_blocks: int = 4
+    train_photos: tuple[str, ...] = sr_photos.TRAIN_PHOTOS  # sr_photos: the training photos (+ stereo_motorcycle)
+    train_downscales: tuple[int, ...] = (2, 3, 4)  # sr_photos: factors the training patches are cut at
+    dihedral: bool = True             # sr_photos: 8 flips / 90-degree rotations of the training patches
+    num_blocks: int = 16              # the paper's B (at LR size: ~1.3x the step time of 4 blocks)
     nf: int = 32
     bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
     ndf: int = 16
@@ -71,8 +77,8 @@ class Config(RunOptions):
 
 
 EVAL_KEYS = ("progress", "eval_crop")
-TINY = dict(patch_size=8, downscale=4, num_blocks=1, nf=8, ndf=4, batch_size=4, pretrain_steps=2, gan_steps=2,
-            log_every=1, checkpoint_every=2, progress=False, eval_crop=32)
+TINY = dict(patch_size=8, downscale=4, train_downscales=(4,), num_blocks=1, nf=8, ndf=4, batch_size=4,
+            pretrain_steps=2, gan_steps=2, log_every=1, checkpoint_every=2, progress=False, eval_crop=32)
 PRESETS = {"div2k": dict(data="div2k/bicubic_x4", patch_size=24, batch_size=16, warmup_steps=0, num_blocks=16, nf=64,
                          ndf=64, bicubic_skip=False,
                          pretrain_steps=1_000_000, pretrain_learning_rate=1e-4, gan_steps=200_000,
@@ -117,7 +123,9 @@ def content_terms(cfg: Config):
 def load_data(cfg: Config, split: str, num_devices=None):
     if cfg.data == "sr_photos":
         return data.load("sr_photos", split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
-                         patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale)
+                         patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale,
+                         train_photos=cfg.train_photos, train_downscales=cfg.train_downscales,
+                         dihedral=cfg.dihedral)
     return data.load(cfg.data, split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                      patch_size=cfg.patch_size)
 
@@ -152,8 +160,8 @@ def _super_resolve(state: GANState, lr01: np.ndarray) -> np.ndarray:
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
-    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet and SRGAN.
-    Writes sr_comparison.png."""
+    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet and SRGAN
+    (means over the photos; PSNR also per photo, ``<method>_psnr_y_<photo>``). Writes sr_comparison.png."""
     if cfg.data != "sr_photos":
         raise ValueError(f"data: whole-image evaluation is on the embedded photos, got data={cfg.data!r} "
                          "(evaluate div2k runs with --set data=sr_photos)")
@@ -179,6 +187,10 @@ def evaluate(cfg: Config, workdir: str) -> dict:
             out[f"{key}_{m}_y" if m in ("psnr", "ssim") else f"{key}_{m}"] = float(np.mean([r[m] for r in rows]))
     out["hr_sharpness"] = float(np.mean([r["sharpness_target"] for r in per["bicubic"]]))
     out["srresnet_gain_db"] = out["srresnet_psnr_y"] - out["bicubic_psnr_y"]
+    for i, name in enumerate(photos.TEST_IMAGES):  # per photo: where the gain comes from
+        for key, rows in per.items():
+            out[f"{key}_psnr_y_{name}"] = float(rows[i]["psnr"])
+        out[f"srresnet_gain_db_{name}"] = out[f"srresnet_psnr_y_{name}"] - out[f"bicubic_psnr_y_{name}"]
     save_image_grid(os.path.join(workdir, "sr_comparison.png"), np.stack(crops), ncol=4,
                     scale=max(1, 128 // cfg.eval_crop))
     writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)

@@ -22,10 +22,15 @@ SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
 
 @functools.cache
 def photo(name: str, downscale: int = 1) -> np.ndarray:
-    """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only)."""
+    """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only).
+    ``name``: a ``skimage.data`` colour image (``stereo_motorcycle``: its left view)."""
     import skimage.data
 
-    img = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255.0
+    img = getattr(skimage.data, name)()
+    img = img[0] if isinstance(img, tuple) else img
+    if img.ndim != 3 or img.shape[-1] < 3:
+        raise ValueError(f"name: expected a colour skimage.data image, got {name!r} with shape {img.shape}")
+    img = img[..., :3].astype(np.float32) / 255.0
     if downscale > 1:
         h, w = (s // downscale * downscale for s in img.shape[:2])
         img = img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3).mean((1, 3))

@@ -5,6 +5,14 @@ photos coffee and rocket for 'val'/'test'); the low-resolution (LR) input is the
 with PIL's bicubic filter (antialiased, like MATLAB's ``imresize``, the protocol of the SR papers), clipped to
 [0, 1]. Batches ``{'low_res': float32 [B, P, P, 3], 'image': float32 [B, P scale, P scale, 3]}`` in [0, 1], with
 ``P = patch_size``: random HR crops (+ flip) redrawn every epoch on 'train', fixed crops on 'val'/'test'.
+
+Training-only options (the held-out photos are never touched): ``train_photos`` names the ``skimage.data`` photos the
+training patches come from (default ``TRAIN_PHOTOS``: ``photos.TRAIN_IMAGES`` plus the left view of
+``stereo_motorcycle``, one more natural photo; coffee and rocket are refused); ``train_downscales`` cuts them from
+the training photos at several area-downscale factors (each (photo, factor) pair is drawn equally often; pairs
+smaller than the HR patch are left out), so the same photos give more and more varied content at one HR
+resolution; ``dihedral`` adds a random vertical flip and transpose to the horizontal flip (all 8 flips/90-degree
+rotations of a patch, the usual SR augmentation of EDSR and later papers).
 ``whole_images(split)`` returns the held-out photos whole (cropped to a multiple of ``scale``), the test set of
 ``experiments/srgan_photos.py``.
 """
@@ -17,6 +25,7 @@ from jaxvision.data import photos
 from jaxvision.data.base import Dataset
 
 SPLITS = ("train", "val", "test")
+TRAIN_PHOTOS = photos.TRAIN_IMAGES + ("stereo_motorcycle",)
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -53,15 +62,46 @@ def whole_images(split: str = "test", scale: int = 4, downscale: int = 2) -> lis
     return out
 
 
+def train_pool(hr_size: int, downscales=(2,), names=TRAIN_PHOTOS) -> list[np.ndarray]:
+    """The photos ``names`` at each factor of ``downscales`` with both sides >= ``hr_size`` (ValueError if none, or
+    if a held-out test photo is among ``names``)."""
+    held_out = sorted(set(names) & set(photos.TEST_IMAGES))
+    if held_out or not names:
+        raise ValueError(f"train_photos: expected training photos other than the held-out {photos.TEST_IMAGES}, got "
+                         f"{tuple(names)!r}")
+    if not downscales:
+        raise ValueError(f"train_downscales: expected at least one factor, got {downscales!r}")
+    for f in downscales:
+        check_positive("train_downscales", f)
+    pool = [img for f in downscales for img in (photos.photo(n, f) for n in names) if min(img.shape[:2]) >= hr_size]
+    if not pool:
+        raise ValueError(f"patch_size: no training photo at downscales {tuple(downscales)} has sides >= the HR "
+                         f"patch ({hr_size} px)")
+    return pool
+
+
+def _dihedral(rngs, hr: np.ndarray) -> np.ndarray:
+    """A random vertical flip and transpose per patch ([n, S, S, 3]; with the loader's horizontal flip: 8 ways)."""
+    out = np.empty_like(hr)
+    for j, x in enumerate(hr):
+        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+        x = x[::-1] if rng.random() < 0.5 else x
+        out[j] = x.transpose(1, 0, 2) if rng.random() < 0.5 else x
+    return out
+
+
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, patch_size: int = 24,
-         scale: int = 4, downscale: int = 2, num_examples: int | None = None, drop_remainder: bool = True,
-         host_id=None, num_hosts=None) -> Dataset:
+         scale: int = 4, downscale: int = 2, train_photos=None, train_downscales=None, dihedral: bool = False,
+         num_examples: int | None = None, drop_remainder: bool = True, host_id=None, num_hosts=None) -> Dataset:
     """SR patch batches (see the module docstring and ``jaxvision.data.load``).
 
     Args:
       patch_size: LR patch side P (HR patches are P * scale).
       scale: upscaling factor (4 in SRGAN).
       downscale: area downscale of the photos before anything else (HR resolution).
+      train_photos: 'train' only: skimage.data photo names (default ``TRAIN_PHOTOS``).
+      train_downscales: 'train' only: the factors the training patches are cut at (default ``(downscale,)``).
+      dihedral: 'train' only: random vertical flips and transposes as well (8 orientations).
       num_examples: patches per epoch (default 4096 train, 256 val/test).
     """
     check_choice("split", split, SPLITS)
@@ -69,8 +109,12 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         check_positive(name, v)
     n = (4096 if split == "train" else 256) if num_examples is None else num_examples
     check_positive("num_examples", n)
-    pool = photos.images("train" if split == "train" else "test", downscale)
     hr_size = patch_size * scale
+    if split == "train":
+        pool = train_pool(hr_size, (downscale,) if train_downscales is None else tuple(train_downscales),
+                          TRAIN_PHOTOS if train_photos is None else tuple(train_photos))
+    else:
+        pool = photos.images("test", downscale)
 
     def pairs(hr):
         return {"low_res": np.stack([bicubic_downscale(x, scale) for x in hr]), "image": hr}
@@ -79,7 +123,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         photos.random_crops(np.random.default_rng(0), pool, 1, hr_size)  # validate sizes early
 
         def make_batch(idx, rngs):
-            return pairs(photos.random_crops(rngs, pool, len(idx), hr_size, flip=True))
+            hr = photos.random_crops(rngs, pool, len(idx), hr_size, flip=True)
+            return pairs(_dihedral(rngs, hr) if dihedral else hr)
     else:
         fixed = pairs(photos.random_crops(np.random.default_rng([seed, 5151]), pool, n, hr_size))
 

@@ -93,3 +93,40 @@ def test_div2k_patches_are_aligned():
     np.testing.assert_allclose(val.batch(0)["low_res"][0], lr[2:8, 3:9] / 255.0, rtol=1e-6)
 
 
+
+
+def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
+    pool = sr_photos.train_pool(96, (2, 3, 4), photos.TRAIN_IMAGES)
+    # every training photo at each factor, except those smaller than the HR patch (chelsea at 4: 75 x 112 px)
+    sizes = [img.shape for f in (2, 3, 4) for img in photos.images("train", f)]
+    assert [p.shape for p in pool] == [s for s in sizes if min(s[:2]) >= 96] and len(pool) == len(sizes) - 1
+    # the default adds the left view of stereo_motorcycle (500 x 741 colour), area-downscaled like the others
+    moto = sr_photos.train_pool(96, (2,))[-1]
+    assert sr_photos.TRAIN_PHOTOS[-1] == "stereo_motorcycle" and moto.shape == (250, 370, 3)
+    assert 0.0 <= moto.min() and moto.max() <= 1.0 and moto.std() > 0.05
+    with pytest.raises(ValueError, match="train_downscales"):
+        sr_photos.train_pool(96, ())
+    with pytest.raises(ValueError, match="patch_size"):
+        sr_photos.train_pool(2000, (2,))
+    with pytest.raises(ValueError, match="train_photos"):  # a held-out photo cannot be trained on
+        sr_photos.train_pool(96, (2,), ("astronaut", "rocket"))
+    with pytest.raises(ValueError, match="name"):
+        photos.photo("camera")  # greyscale: not a colour photo
+    # dihedral: each output is one of the 8 orientations of its input, and all 8 occur
+    x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(1, 2, 2, 3)
+    orients = [np.rot90(x[0], k) for k in range(4)]
+    orients += [o[:, ::-1] for o in orients]
+    assert len({o.tobytes() for o in orients}) == 8
+    seen = set()
+    rng = np.random.default_rng(0)
+    for _ in range(64):
+        inp = x[:, :, ::-1] if rng.random() < 0.5 else x
+        out = sr_photos._dihedral(rng, inp)[0]
+        hits = [k for k, o in enumerate(orients) if np.array_equal(out, o)]
+        assert len(hits) == 1
+        seen.add(hits[0])
+    assert seen == set(range(8))
+    b = data.load("sr_photos", "train", 2, patch_size=8, scale=4, train_downscales=(3, 4), dihedral=True,
+                  num_examples=2).batch(0)
+    assert b["low_res"].shape == (2, 8, 8, 3) and b["image"].shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(b["low_res"][0], sr_photos.bicubic_downscale(b["image"][0], 4))

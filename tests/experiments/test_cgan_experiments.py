@@ -42,6 +42,9 @@ def test_srgan_tiny_run_pretrains_then_fine_tunes(tmp_path):
     for key in ("bicubic", "srresnet", "srgan"):
         assert np.isfinite(out[f"{key}_psnr_y"]) and out[f"{key}_sharpness"] > 0
     assert out["srresnet_gain_db"] == pytest.approx(out["srresnet_psnr_y"] - out["bicubic_psnr_y"])
+    for key in ("bicubic", "srresnet"):  # the means are over the per-photo numbers
+        assert out[f"{key}_psnr_y"] == pytest.approx(np.mean([out[f"{key}_psnr_y_{n}"] for n in ("coffee", "rocket")]))
+    assert out["srresnet_gain_db_rocket"] == pytest.approx(out["srresnet_psnr_y_rocket"] - out["bicubic_psnr_y_rocket"])
     assert out["num_test_images"] == 2 and (tmp_path / "sr_comparison.png").exists()
     pre = [json.loads(line) for line in open(tmp_path / srgan_photos.PRETRAIN_DIR / "metrics.jsonl")]
     assert "g_mse" in pre[0] and "d_loss" not in pre[0]
