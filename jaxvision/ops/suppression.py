@@ -153,16 +153,21 @@ def nms(boxes, scores, iou_threshold, max_output_size=None, score_threshold=None
     _check_boxes_scores(boxes, scores)
     _check_threshold("iou_threshold", iou_threshold)
     boxes, scores = jnp.asarray(boxes), jnp.asarray(scores)
-    valid = jnp.ones(scores.shape, bool)
-    if score_threshold is not None:
-        if not isinstance(score_threshold, jax.core.Tracer) and np.shape(score_threshold) != ():
-            raise ValueError(f"score_threshold: expected a scalar, got shape {np.shape(score_threshold)}")
-        valid = scores > score_threshold
     check_choice("algorithm", algorithm, ALGORITHMS)
-    return _run(boxes, scores, None, iou_threshold, max_output_size, valid, algorithm)
+    return _run(boxes, scores, None, iou_threshold, max_output_size, _above(scores, score_threshold), algorithm)
 
 
-def batched_nms(boxes, scores, idxs, iou_threshold, max_output_size=None, *, algorithm="auto"):
+def _above(scores, score_threshold):
+    """bool mask of the boxes that take part: all, or ``scores > score_threshold`` (a scalar)."""
+    if score_threshold is None:
+        return jnp.ones(scores.shape, bool)
+    if not isinstance(score_threshold, jax.core.Tracer) and np.shape(score_threshold) != ():
+        raise ValueError(f"score_threshold: expected a scalar, got shape {np.shape(score_threshold)}")
+    return scores > score_threshold
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold, max_output_size=None, score_threshold=None, *,
+                algorithm="auto"):
     """Class-aware NMS (torchvision.ops.batched_nms): boxes only suppress boxes with the same ``idxs``.
 
     Unlike torchvision's coordinate-offset trick, pairs of different classes are masked out of the IoU test,
@@ -174,6 +179,8 @@ def batched_nms(boxes, scores, idxs, iou_threshold, max_output_size=None, *, alg
       idxs: ``[N]`` int class (or image) id per box.
       iou_threshold: float >= 0.
       max_output_size: static int > 0, length of the result (default N).
+      score_threshold: optional float; only boxes with ``score > score_threshold`` take part (the CPU's tiled
+        walk then stops after them, so its cost follows the boxes above the threshold).
       algorithm: 'auto', 'tiled' or 'fixed_point', as in :func:`nms`.
 
     Returns:
@@ -188,7 +195,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold, max_output_size=None, *, alg
     if not jnp.issubdtype(idxs.dtype, jnp.integer):
         raise ValueError(f"idxs: expected an integer array, got dtype {idxs.dtype}")
     check_choice("algorithm", algorithm, ALGORITHMS)
-    return _run(boxes, scores, idxs, iou_threshold, max_output_size, jnp.ones(scores.shape, bool), algorithm)
+    return _run(boxes, scores, idxs, iou_threshold, max_output_size, _above(scores, score_threshold), algorithm)
 
 
 def soft_nms(boxes, scores, sigma=0.5, iou_threshold=0.3, method="gaussian", score_threshold=0.001):

@@ -164,9 +164,9 @@ def test_loss_needs_a_forward_with_targets(tiny):
 
 
 def test_classify_valid_rois_bucketed_equals_dense_and_zeroes_padding():
-    """The CPU's bucketed head (valid RoIs moved to the front, one pass over the smallest bucket holding them)
-    == all RoIs at once, on valid rows; padding rows are zero on both; valid RoIs not a prefix, one image without
-    any, counts below, at and between bucket sizes, none at all."""
+    """The CPU's bucketed head (the valid RoIs of all images moved to the front, one pass over the smallest bucket
+    holding them) == all RoIs at once, on valid rows; padding rows are zero on both; valid RoIs not a prefix, one
+    image without any, totals (of 63 slots) between bucket sizes, the last bucket, none at all."""
     rng = np.random.RandomState(0)
     features = jnp.asarray(rng.randn(3, 8, 8, 5).astype(np.float32))
     xy = rng.uniform(0, 24, (3, 21, 2))
@@ -185,8 +185,9 @@ def test_classify_valid_rois_bucketed_equals_dense_and_zeroes_padding():
 
     want_logits, want_deltas = head.apply(params, pooled)
     assert roi_heads.bucket_sizes(21) == (4, 8, 12, 16, 21)
+    assert roi_heads.bucket_sizes(63) == (4, 8, 12, 16, 24, 32, 48, 63)
     crowded = np.ones((3, 21), bool)
-    crowded[2, 13:] = False  # 21 valid in the largest image: the last bucket
+    crowded[2, 13:] = False  # 55 valid: the last bucket (63 rows)
     middle = np.zeros((3, 21), bool)
     middle[1, ::2] = True  # 11 valid: the bucket of 12
     for mask in (valid, crowded, middle, np.zeros((3, 21), bool)):

@@ -120,6 +120,19 @@ def test_batched_nms_matches_reference(thr, algorithm):
     np.testing.assert_array_equal(unpad(idx, num), want)
 
 
+@pytest.mark.parametrize("score_threshold", [0.3, 0.9])
+def test_batched_nms_score_threshold_is_nms_of_the_boxes_above_it(score_threshold, algorithm):
+    boxes, scores, cls = clustered(np.random.default_rng(12), 150, 12)
+    above = np.flatnonzero(scores > score_threshold)
+    want = np_nms(boxes[above], scores[above], 0.5, idxs=cls[above])
+    want = above[want[np.argsort(-scores[above][want], kind="stable")]]
+    idx, num = ops.batched_nms(boxes, scores, cls, iou_threshold=0.5, max_output_size=60,
+                               score_threshold=score_threshold)
+    np.testing.assert_array_equal(unpad(idx, num), want[:60])
+    with pytest.raises(ValueError, match="score_threshold: expected a scalar"):
+        ops.batched_nms(boxes, scores, cls, 0.5, score_threshold=np.array([0.1, 0.2]))
+
+
 @pytest.mark.parametrize("n_cls", [1, 3, 40])
 def test_batched_nms_class_grouping_edge_cases(n_cls, algorithm):
     """Classes grouped in tiles (runs crossing tile edges, many tiny classes, one class), arbitrary int32

@@ -72,9 +72,9 @@ def multiclass_nms(boxes, scores, score_threshold: float = 0.01, iou_threshold: 
         cand = boxes[top_i, cls]  # [C, k, 4]
     cand, top_s, cls = cand.reshape(-1, 4), top_s.reshape(-1), cls.reshape(-1)
     ok = top_s > score_threshold
-    # Below-threshold candidates get negative scores: NMS visits them last, so they can only fill the tail.
-    ranked = jnp.where(ok, top_s, -1.0)
-    keep, _ = batched_nms(cand, ranked, cls, iou_threshold, max_output_size=max_detections)  # [D] (-1 pad)
+    # Only candidates above the threshold take part (the CPU's NMS walk stops after them).
+    keep, _ = batched_nms(cand, top_s, cls, iou_threshold, max_output_size=max_detections,
+                          score_threshold=score_threshold)  # [D] (-1 pad)
     safe = jnp.maximum(keep, 0)
     valid = (keep >= 0) & ok[safe]
     # NMS returns kept indices by descending score, so the valid ones form a prefix.

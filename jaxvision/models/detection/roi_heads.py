@@ -133,15 +133,19 @@ def pool_rois(features, rois, output_size: int = 7, spatial_scale: float = 1.0, 
     check_rank("features", features, 4, "[B, H, W, C]")
     check_rank("rois", rois, 3, "[B, R, 4]")
     b, r = rois.shape[:2]
-    flat = rois.reshape(-1, 4)
     index = jnp.repeat(jnp.arange(b, dtype=jnp.int32), r)
-    if mode == "align":
-        out = roi_align(features, flat, index, output_size, spatial_scale, sampling_ratio, aligned=False)
-    elif mode == "pool":
-        out = roi_pool(features, flat, index, output_size, spatial_scale)
-    else:
-        raise ValueError(f"mode: expected 'align' or 'pool', got {mode!r}")
+    out = _pool_flat(features, rois.reshape(-1, 4), index, output_size, spatial_scale, sampling_ratio, mode)
     return out.reshape(b, r, *out.shape[1:])
+
+
+def _pool_flat(features, boxes, index, output_size: int = 7, spatial_scale: float = 1.0, sampling_ratio: int = 2,
+               mode: str = "align"):
+    """``pool_rois`` of ``boxes [N, 4]`` on the images ``index [N]`` -> ``[N, o, o, C]``."""
+    if mode == "align":
+        return roi_align(features, boxes, index, output_size, spatial_scale, sampling_ratio, aligned=False)
+    if mode == "pool":
+        return roi_pool(features, boxes, index, output_size, spatial_scale)
+    raise ValueError(f"mode: expected 'align' or 'pool', got {mode!r}")
 
 
 def bucket_sizes(num_rois: int, smallest: int = 4) -> tuple[int, ...]:
@@ -172,19 +176,19 @@ def classify_valid_rois(head_apply, features, rois, roi_valid, *, strategy: str 
 
     The RoI head of a fixed-shape predict runs on every proposal slot, and after the RPN's NMS most slots are
     padding (a dozen valid of 1000 is typical with random weights, a few hundred with trained ones).
-    ``'bucketed'`` (the CPU's, chosen by ``lax.platform_dependent``) moves each image's valid RoIs to the front
-    (a stable sort), takes the smallest of ``bucket_sizes(R)`` that holds the largest count in the batch and runs
-    the head once on that many rows (``lax.switch``: one branch per size, compiled ahead), then puts the rows
-    back in place. The head's first layer reads all its weights once per call (411 MB for ResNet-50's C5 head)
-    and its FLOPs follow the rows, so one pass over at most sqrt(2) x the valid rows is the cheapest fixed-shape
-    form. ``'dense'`` (accelerators, where a ``switch`` costs a host round trip) takes all RoIs at once. Valid
-    rows agree between the two.
+    ``'bucketed'`` (the CPU's, chosen by ``lax.platform_dependent``) moves the valid RoIs of all images to the
+    front (a stable sort of the ``B R`` slots), takes the smallest of ``bucket_sizes(B R)`` that holds them and
+    runs the pooling and the head once on that many rows (``lax.switch``: one branch per size, compiled ahead),
+    then puts the rows back in place. The head's first layer reads all its weights once per call (411 MB for
+    ResNet-50's C5 head) and its FLOPs follow the rows, so one pass over at most sqrt(2) x the valid rows is the
+    cheapest fixed-shape form. ``'dense'`` (accelerators, where a ``switch`` costs a host round trip) takes all
+    RoIs at once. Valid rows agree between the two.
     """
     check_rank("rois", rois, 3, "[B, R, 4]")
     if roi_valid.shape != rois.shape[:2]:
         raise ValueError(f"roi_valid: expected shape {rois.shape[:2]} (rois' [B, R]), got {roi_valid.shape}")
     dense = functools.partial(_classify_dense, head_apply, pool_kwargs)
-    bucketed = functools.partial(_classify_bucketed, dense)
+    bucketed = functools.partial(_classify_bucketed, head_apply, pool_kwargs)
     if strategy is None:
         return jax.lax.platform_dependent(features, rois, roi_valid, cpu=bucketed, default=dense)
     if strategy not in ("bucketed", "dense"):
@@ -197,27 +201,36 @@ def _classify_dense(head_apply, pool_kwargs, features, rois, roi_valid):
     return jnp.where(roi_valid[..., None], logits, 0.0), jnp.where(roi_valid[..., None, None], deltas, 0.0)
 
 
-def _classify_bucketed(dense, features, rois, roi_valid):
+def _classify_bucketed(head_apply, pool_kwargs, features, rois, roi_valid):
     b, r = rois.shape[:2]
-    order = jnp.argsort((~roi_valid).astype(jnp.int32), axis=1, stable=True)  # valid RoIs first, in order
-    front_rois = jnp.take_along_axis(rois, order[..., None], axis=1)
-    front_valid = jnp.take_along_axis(roi_valid, order, axis=1)
-    shapes = jax.eval_shape(dense, features, rois, roi_valid)
-    rows = jnp.arange(b)[:, None]
+    valid = roi_valid.reshape(-1)
+    order = jnp.argsort((~valid).astype(jnp.int32), stable=True)  # the valid RoIs of all images first, in order
+    front_rois, front_image = rois.reshape(-1, 4)[order], (order // r).astype(jnp.int32)
 
     def zeros():
-        return tuple(jnp.zeros(x.shape, x.dtype) for x in shapes)
+        k = jax.eval_shape(head_apply, jax.ShapeDtypeStruct((1, 1, *_pooled_shape(features, pool_kwargs)),
+                                                              features.dtype))
+        return tuple(jnp.zeros((b * r, *x.shape[2:]), x.dtype) for x in k)
 
     def first(size):
         def run():
-            outputs = dense(features, front_rois[:, :size], front_valid[:, :size])
-            return tuple(z.at[rows, order[:, :size]].set(o) for z, o in zip(zeros(), outputs))
+            pooled = _pool_flat(features, front_rois[:size], front_image[:size], **pool_kwargs)
+            slots, keep = order[:size], valid[order[:size]]
+            outputs = (o[0] for o in head_apply(pooled[None]))
+            return tuple(z.at[slots].set(jnp.where(keep.reshape(-1, *(1,) * (o.ndim - 1)), o, 0.0))
+                         for z, o in zip(zeros(), outputs))
         return run
 
-    sizes = bucket_sizes(r)
-    count = jnp.max(jnp.sum(roi_valid, axis=1))
+    sizes = bucket_sizes(b * r)
+    count = jnp.sum(valid)
     index = jnp.where(count == 0, 0, 1 + jnp.searchsorted(jnp.asarray(sizes), count))
-    return jax.lax.switch(index, [zeros] + [first(s) for s in sizes])
+    out = jax.lax.switch(index, [zeros] + [first(s) for s in sizes])
+    return tuple(x.reshape(b, r, *x.shape[1:]) for x in out)
+
+
+def _pooled_shape(features, pool_kwargs) -> tuple[int, int, int]:
+    o = pool_kwargs.get("output_size", 7)
+    return o, o, features.shape[-1]
 
 
 class RoIBoxHead(nn.Module):
