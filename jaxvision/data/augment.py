@@ -126,38 +126,38 @@ def choose_crop(boxes_px: np.ndarray, h: int, w: int, rng: np.random.Generator, 
     return None
 
 
-def pixel_boxes(bbox: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Normalized [ymin, xmin, ymax, xmax] ``[N, 4]`` -> float64 xyxy pixels of an ``h x w`` image."""
-    bbox = np.asarray(bbox, np.float64).reshape(-1, 4)
-    return np.stack([bbox[:, 1] * w, bbox[:, 0] * h, bbox[:, 3] * w, bbox[:, 2] * h], -1)
+def pixel_boxes(bbox: np.ndarray, h, w) -> np.ndarray:
+    """Normalized [ymin, xmin, ymax, xmax] ``[..., 4]`` -> float64 xyxy pixels of an ``h x w`` image (``h``, ``w``
+    numbers, or arrays broadcasting against ``bbox[..., 0]``: one image size per row of a batch)."""
+    bbox = np.asarray(bbox, np.float64)
+    return np.stack([bbox[..., 1] * w, bbox[..., 0] * h, bbox[..., 3] * w, bbox[..., 2] * h], -1)
 
 
-def crop_boxes(px: np.ndarray, crop: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """xyxy pixel boxes ``px`` [N, 4] and a crop ``(x0, y0, x1, y1)`` -> (``keep`` bool [N]: the boxes whose
-    centre lies inside, their normalized [ymin, xmin, ymax, xmax] float32 [K, 4] in the crop, clipped to it)."""
+def crop_boxes(px: np.ndarray, crop) -> tuple[np.ndarray, np.ndarray]:
+    """xyxy pixel boxes ``px`` [..., 4] and a crop ``(x0, y0, x1, y1)`` (numbers, or arrays broadcasting against
+    ``px[..., 0]``: one crop per row of a batch) -> (``inside`` bool [...]: the boxes whose centre lies inside,
+    every box's normalized [ymin, xmin, ymax, xmax] float32 [..., 4] in the crop, clipped to it)."""
     x0, y0, x1, y1 = crop
-    centers = (px[:, :2] + px[:, 2:]) / 2
-    keep = (centers[:, 0] > x0) & (centers[:, 0] < x1) & (centers[:, 1] > y0) & (centers[:, 1] < y1)
+    cx, cy = (px[..., 0] + px[..., 2]) / 2, (px[..., 1] + px[..., 3]) / 2
+    inside = (cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)
     cw, ch = x1 - x0, y1 - y0
-    nx0 = np.clip(px[keep, 0] - x0, 0, cw) / cw
-    ny0 = np.clip(px[keep, 1] - y0, 0, ch) / ch
-    nx1 = np.clip(px[keep, 2] - x0, 0, cw) / cw
-    ny1 = np.clip(px[keep, 3] - y0, 0, ch) / ch
-    return keep, np.stack([ny0, nx0, ny1, nx1], -1).astype(np.float32).reshape(-1, 4)
+    normalized = np.stack([np.clip(px[..., 1] - y0, 0, ch) / ch, np.clip(px[..., 0] - x0, 0, cw) / cw,
+                           np.clip(px[..., 3] - y0, 0, ch) / ch, np.clip(px[..., 2] - x0, 0, cw) / cw], -1)
+    return inside, normalized.astype(np.float32)
 
 
 def iou_crop(example: dict, rng: np.random.Generator, **options) -> dict:
     """SSD's IoU-constrained random crop of a TFDS-format example (see the module docstring and ``choose_crop``)."""
     image = np.asarray(example["image"])
     h, w = image.shape[:2]
-    px = pixel_boxes(example["objects"]["bbox"], h, w)
+    px = pixel_boxes(np.asarray(example["objects"]["bbox"], np.float64).reshape(-1, 4), h, w)
     crop = choose_crop(px, h, w, rng, **options)
     if crop is None:
         return example
     x0, y0, x1, y1 = crop
     keep, bbox = crop_boxes(px, crop)
     objects = _objects_subset(example["objects"], keep)
-    objects["bbox"] = bbox
+    objects["bbox"] = bbox[keep]
     return {**example, "image": image[y0:y1, x0:x1], "objects": objects}
 
 

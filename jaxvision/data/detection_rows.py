@@ -129,16 +129,11 @@ class DetectionBatches:
         cropped = crops[:, 2] > 0
         norm = bbox.astype(np.float32)
         keep = present
-        if cropped.any():  # augment.crop_boxes, every cropped row at once (the same float64 operations)
-            h, w = hw[:, :1], hw[:, 1:]
-            px = np.stack([bbox[..., 1] * w, bbox[..., 0] * h, bbox[..., 3] * w, bbox[..., 2] * h], -1)
-            x0, y0, x1, y1 = (crops[:, k:k + 1] for k in range(4))
-            cx, cy = (px[..., 0] + px[..., 2]) / 2, (px[..., 1] + px[..., 3]) / 2
-            inside = (cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)
-            cw, ch = np.where(cropped[:, None], x1 - x0, 1), np.where(cropped[:, None], y1 - y0, 1)
-            new = np.stack([np.clip(px[..., 1] - y0, 0, ch) / ch, np.clip(px[..., 0] - x0, 0, cw) / cw,
-                            np.clip(px[..., 3] - y0, 0, ch) / ch, np.clip(px[..., 2] - x0, 0, cw) / cw], -1)
-            norm = np.where(cropped[:, None, None], new.astype(np.float32), norm)
+        if cropped.any():  # augment.crop_boxes on every row at once (uncropped rows: a dummy 1 px crop, unused)
+            px = A.pixel_boxes(bbox, hw[:, :1], hw[:, 1:])
+            safe = np.where(cropped[:, None], crops, (0.0, 0.0, 1.0, 1.0))
+            inside, new = A.crop_boxes(px, tuple(safe[:, k:k + 1] for k in range(4)))
+            norm = np.where(cropped[:, None, None], new, norm)
             keep = np.where(cropped[:, None], inside & present, present)
         order = np.argsort(~keep, axis=1, kind="stable")[:, :m]  # the kept objects first, in their order
         take = min(p, m)

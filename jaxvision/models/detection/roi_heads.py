@@ -208,9 +208,8 @@ def _classify_bucketed(head_apply, pool_kwargs, features, rois, roi_valid):
     front_rois, front_image = rois.reshape(-1, 4)[order], (order // r).astype(jnp.int32)
 
     def zeros():
-        k = jax.eval_shape(head_apply, jax.ShapeDtypeStruct((1, 1, *_pooled_shape(features, pool_kwargs)),
-                                                              features.dtype))
-        return tuple(jnp.zeros((b * r, *x.shape[2:]), x.dtype) for x in k)
+        one_row = jax.ShapeDtypeStruct((1, 1, *_pooled_shape(features, pool_kwargs)), features.dtype)
+        return tuple(jnp.zeros((b * r, *x.shape[2:]), x.dtype) for x in jax.eval_shape(head_apply, one_row))
 
     def first(size):
         def run():
