@@ -2,9 +2,12 @@
 
 The embedded ``pairs`` data (``kind='edges'``): ``skimage.feature.canny`` edges of 64-px crops of the bundled
 training photos -> the crops; held-out pairs come from the held-out photos (coffee, rocket). Trains Pix2Pix and the
-L1-only U-Net baseline (``experiments/_pix2pix.py``) and reports L1, PSNR, SSIM and Sobel sharpness on 128
-held-out pairs, with ``triplets.png`` (edges | L1 | Pix2Pix | target). ``--set preset=paper``: the paper's 256-px
-setting on a pix2pix A|B folder (``data_root``, e.g. edges2shoes).
+L1-only U-Net baseline (``experiments/_pix2pix.py``) and reports L1, PSNR, SSIM and Sobel sharpness on 128 held-out
+pairs, with ``triplets.png`` (edges | L1 | Pix2Pix | target). Default: 64 px, U-Net ngf 16, PatchGAN ndf 16 with 2
+stride-2 layers (34-px patches), batch 8, 2400 steps of Adam 2e-4 (0.5, 0.999), constant for the first half and
+linearly to 0 over the second (the paper's schedule, both models); evaluated by the paper's test protocol
+(``inference='batch_stats'``, see ``experiments/_pix2pix.py``). ``--set preset=paper``: the paper's 256-px setting
+on a pix2pix A|B folder (``data_root``, e.g. edges2shoes).
 """
 from __future__ import annotations
 

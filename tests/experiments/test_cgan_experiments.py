@@ -1,4 +1,5 @@
 """pix2pix_* and srgan_photos: TINY runs end to end (both phases, metrics, PNGs, checkpoints), bad input."""
+import dataclasses
 import json
 
 import numpy as np
@@ -25,6 +26,15 @@ def test_pix2pix_tiny_run_trains_gan_and_l1_baseline(tmp_path):
         assert ckpt.latest_step() == 2
     again = pix2pix_shapes.evaluate(cfg, str(tmp_path))
     assert again["pix2pix_psnr"] == pytest.approx(out["pix2pix_psnr"], rel=1e-6)
+    # inference='batch_stats' (the paper's): BatchNorm uses the test batch; 'running_stats' does not (here, with
+    # the caches this run warmed, rather than in a test of its own: a cold U-Net init costs ~20 s of CPU)
+    state = _pix2pix.make_state(cfg)
+    x = np.random.default_rng(0).uniform(size=(8, 32, 32, 3)).astype(np.float32)
+    x[4] = x[0]                                                             # same input in batches [0:4] and [4:8]
+    y = _pix2pix.predict(cfg, state, x)                                     # batch_size 4
+    assert y.shape == (8, 32, 32, 3) and np.isfinite(y).all() and not np.allclose(y[0], y[4])
+    r = _pix2pix.predict(dataclasses.replace(cfg, inference="running_stats"), state, x)
+    assert np.allclose(r[0], r[4], atol=1e-6) and not np.allclose(r[0], y[0])
 
 
 def test_pix2pix_edges_data_matches_model_and_bad_condition_channels_fail_early(tmp_path):
@@ -34,6 +44,16 @@ def test_pix2pix_edges_data_matches_model_and_bad_condition_channels_fail_early(
     with pytest.raises(ValueError, match="condition_channels"):
         pix2pix_edges2photos.train(bad, str(tmp_path))
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_pix2pix_lr_schedule_is_constant_then_linear_to_zero():
+    cfg = experiments.make_config(pix2pix_shapes, {"num_steps": 10, "lr_decay": 0.4, "learning_rate": 1e-3})
+    lr = [float(_pix2pix.lr_schedule(cfg)(t)) for t in range(11)]
+    assert lr[:7] == pytest.approx([1e-3] * 7) and lr[7:] == pytest.approx([7.5e-4, 5e-4, 2.5e-4, 0.0])
+    flat = experiments.make_config(pix2pix_shapes, {"num_steps": 10, "lr_decay": 0.0})
+    assert float(_pix2pix.lr_schedule(flat)(10)) == pytest.approx(2e-4)
+    with pytest.raises(experiments.ExperimentError, match="lr_decay"):
+        experiments.make_config(pix2pix_shapes, {"lr_decay": 1.5})
 
 
 def test_srgan_tiny_run_pretrains_then_fine_tunes(tmp_path):
