@@ -59,7 +59,7 @@ class Pix2PixConfig(RunOptions):
     b1: float = 0.5
     b2: float = 0.999
     batch_size: int = 8
-    num_steps: int = 2400
+    num_steps: int = 3000
     baseline: bool = True            # also train the L1-only U-Net (the paper's ablation) for the comparison
     seed: int = 0
     data_parallel: bool = False

@@ -23,7 +23,6 @@ NAME = "pix2pix_shapes"
 @dataclasses.dataclass
 class Config(Pix2PixConfig):
     kind: Literal["shapes", "edges"] = "shapes"
-    num_steps: int = 3000
 
 
 EVAL_KEYS = _pix2pix.EVAL_KEYS
