@@ -9,9 +9,10 @@ paper's discriminator on HR images); the content loss is MSE, or VGG54 (``conten
 ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
-(``jaxvision.data.sr_photos``; ``train_photos``: the five training photos of ``photos`` and the left view of
-``stereo_motorcycle``), cut from the photos area-downscaled by each factor of ``train_downscales`` (2, 3
-and 4: more, and more varied, content at the test photos' HR resolution) in all 8 flips / 90-degree rotations
+(``jaxvision.data.sr_photos``; ``train_photos``: the five training photos of ``photos``, the left view of
+``stereo_motorcycle`` and scikit-learn's two sample photos ``china`` and ``flower``), cut from the photos
+area-downscaled by each factor of ``train_downscales`` (2, 3 and 4: more, and more varied, content at the test
+photos' HR resolution) in all 8 flips / 90-degree rotations
 (``dihedral``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
 channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the Sobel
 sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
@@ -49,7 +50,7 @@ class Config(RunOptions):
     scale: int = 4
     patch_size: int = 24              # LR patch side (HR patches are scale x: 96 px as in the paper)
     downscale: int = 2                # sr_photos: area downscale of the photos (HR resolution)
-    train_photos: tuple[str, ...] = sr_photos.TRAIN_PHOTOS  # sr_photos: the training photos (+ stereo_motorcycle)
+    train_photos: tuple[str, ...] = sr_photos.TRAIN_PHOTOS  # sr_photos: training photos (+ 3 more photos)
     train_downscales: tuple[int, ...] = (2, 3, 4)  # sr_photos: factors the training patches are cut at
     dihedral: bool = True             # sr_photos: 8 flips / 90-degree rotations of the training patches
     num_blocks: int = 16              # the paper's B (at LR size: ~1.3x the step time of 4 blocks)

@@ -20,14 +20,26 @@ TEST_IMAGES = ("coffee", "rocket")
 SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
 
 
+#: The colour sample photos scikit-learn bundles (``sklearn.datasets.load_sample_image``, 427 x 640 JPEGs): two more
+#: real photographs for training-only pools (``sr_photos``); the ``photos`` splits above do not use them.
+SKLEARN_PHOTOS = ("china", "flower")
+
+
 @functools.cache
 def photo(name: str, downscale: int = 1) -> np.ndarray:
     """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only).
-    ``name``: a ``skimage.data`` colour image (``stereo_motorcycle``: its left view)."""
-    import skimage.data
+    ``name``: a ``skimage.data`` colour image (``stereo_motorcycle``: its left view) or one of ``SKLEARN_PHOTOS``."""
+    if name in SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image
 
-    img = getattr(skimage.data, name)()
-    img = img[0] if isinstance(img, tuple) else img
+        img = load_sample_image(f"{name}.jpg")
+    else:
+        import skimage.data
+
+        if not callable(getattr(skimage.data, name, None)):
+            raise ValueError(f"name: expected a skimage.data photo or one of {SKLEARN_PHOTOS}, got {name!r}")
+        img = getattr(skimage.data, name)()
+        img = img[0] if isinstance(img, tuple) else img
     if img.ndim != 3 or img.shape[-1] < 3:
         raise ValueError(f"name: expected a colour skimage.data image, got {name!r} with shape {img.shape}")
     img = img[..., :3].astype(np.float32) / 255.0

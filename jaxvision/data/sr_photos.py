@@ -6,13 +6,13 @@ with PIL's bicubic filter (antialiased, like MATLAB's ``imresize``, the protocol
 [0, 1]. Batches ``{'low_res': float32 [B, P, P, 3], 'image': float32 [B, P scale, P scale, 3]}`` in [0, 1], with
 ``P = patch_size``: random HR crops (+ flip) redrawn every epoch on 'train', fixed crops on 'val'/'test'.
 
-Training-only options (the held-out photos are never touched): ``train_photos`` names the ``skimage.data`` photos the
-training patches come from (default ``TRAIN_PHOTOS``: ``photos.TRAIN_IMAGES`` plus the left view of
-``stereo_motorcycle``, one more natural photo; coffee and rocket are refused); ``train_downscales`` cuts them from
-the training photos at several area-downscale factors (each (photo, factor) pair is drawn equally often; pairs
-smaller than the HR patch are left out), so the same photos give more and more varied content at one HR
-resolution; ``dihedral`` adds a random vertical flip and transpose to the horizontal flip (all 8 flips/90-degree
-rotations of a patch, the usual SR augmentation of EDSR and later papers).
+Training-only options (the held-out photos are never touched): ``train_photos`` names the ``photos.photo`` photos
+the training patches come from (default ``TRAIN_PHOTOS``: ``photos.TRAIN_IMAGES`` plus three more natural photos,
+the left view of ``stereo_motorcycle`` and scikit-learn's ``china`` and ``flower``; coffee and rocket are
+refused); ``train_downscales`` cuts them from the training photos at several area-downscale factors (each (photo,
+factor) pair is drawn equally often; pairs smaller than the HR patch are left out), so the same photos give more
+and more varied content at one HR resolution; ``dihedral`` adds a random vertical flip and transpose to the
+horizontal flip (all 8 flips/90-degree rotations of a patch, the usual SR augmentation of EDSR and later papers).
 ``whole_images(split)`` returns the held-out photos whole (cropped to a multiple of ``scale``), the test set of
 ``experiments/srgan_photos.py``.
 """
@@ -25,7 +25,7 @@ from jaxvision.data import photos
 from jaxvision.data.base import Dataset
 
 SPLITS = ("train", "val", "test")
-TRAIN_PHOTOS = photos.TRAIN_IMAGES + ("stereo_motorcycle",)
+TRAIN_PHOTOS = photos.TRAIN_IMAGES + ("stereo_motorcycle",) + photos.SKLEARN_PHOTOS
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -99,7 +99,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
       patch_size: LR patch side P (HR patches are P * scale).
       scale: upscaling factor (4 in SRGAN).
       downscale: area downscale of the photos before anything else (HR resolution).
-      train_photos: 'train' only: skimage.data photo names (default ``TRAIN_PHOTOS``).
+      train_photos: 'train' only: ``photos.photo`` names (default ``TRAIN_PHOTOS``).
       train_downscales: 'train' only: the factors the training patches are cut at (default ``(downscale,)``).
       dihedral: 'train' only: random vertical flips and transposes as well (8 orientations).
       num_examples: patches per epoch (default 4096 train, 256 val/test).

@@ -100,10 +100,14 @@ def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
     # every training photo at each factor, except those smaller than the HR patch (chelsea at 4: 75 x 112 px)
     sizes = [img.shape for f in (2, 3, 4) for img in photos.images("train", f)]
     assert [p.shape for p in pool] == [s for s in sizes if min(s[:2]) >= 96] and len(pool) == len(sizes) - 1
-    # the default adds the left view of stereo_motorcycle (500 x 741 colour), area-downscaled like the others
-    moto = sr_photos.train_pool(96, (2,))[-1]
-    assert sr_photos.TRAIN_PHOTOS[-1] == "stereo_motorcycle" and moto.shape == (250, 370, 3)
-    assert 0.0 <= moto.min() and moto.max() <= 1.0 and moto.std() > 0.05
+    # the default adds the left view of stereo_motorcycle (500 x 741 colour) and scikit-learn's two sample photos
+    # (427 x 640 colour), area-downscaled like the others
+    moto, china, flower = sr_photos.train_pool(96, (2,))[-3:]
+    assert sr_photos.TRAIN_PHOTOS[-3:] == ("stereo_motorcycle", "china", "flower")
+    assert moto.shape == (250, 370, 3) and china.shape == flower.shape == (213, 320, 3)
+    for img in (moto, china, flower):
+        assert 0.0 <= img.min() and img.max() <= 1.0 and img.std() > 0.05
+    assert not np.array_equal(china, flower)
     with pytest.raises(ValueError, match="train_downscales"):
         sr_photos.train_pool(96, ())
     with pytest.raises(ValueError, match="patch_size"):
@@ -112,6 +116,8 @@ def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
         sr_photos.train_pool(96, (2,), ("astronaut", "rocket"))
     with pytest.raises(ValueError, match="name"):
         photos.photo("camera")  # greyscale: not a colour photo
+    with pytest.raises(ValueError, match="name: expected a skimage.data photo or one of"):
+        photos.photo("no_such_photo")
     # dihedral: each output is one of the 8 orientations of its input, and all 8 occur
     x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(1, 2, 2, 3)
     orients = [np.rot90(x[0], k) for k in range(4)]

@@ -1,0 +1,154 @@
+"""SRResNet pretraining ablations of ``srgan_photos`` (rows of srgan_photos_pretrain_ablations.json from 11-28 15:00).
+
+A pretraining-only loop (no SRGAN phase, no checkpoints) with the experiment's model and test protocol: SRResNet
+with ``bicubic_skip``, MSE, Adam with a linear warmup and cosine decay to 1 %, PIL bicubic x4 LR patches cut from
+the pool's photos (uniform over (photo, factor) pairs, random horizontal flips and, with ``rot=1``, all 8
+orientations). After training it scores the held-out photos whole (Y PSNR, 4-px border crop) minus bicubic's as
+``[mean, coffee, rocket]``: for the trained weights (``raw``, what ``srgan_photos`` reports), an EMA of them
+(``ema``, decay ``ema``) and, with ``pbn > 0``, both again with BatchNorm statistics recomputed as the mean over
+``pbn`` training batches of ``pbs`` patches (``raw_pbn``, ``ema_pbn``).
+
+Run: ``PYTHONPATH=. python docs/results/srresnet_ablation.py [key=value ...]`` with the keys of ``DEFAULTS``, e.g.
+``pool=sk steps=1500 warm=150``; prints one ``RESULT {json}`` line (wall / CPU seconds of the training loop and
+the load average). Pools (``POOLS``): ``plusc`` (the five ``photos`` training photos + stereo_motorcycle), ``sk``
+(+ scikit-learn's china and flower: today's ``sr_photos.TRAIN_PHOTOS``), ``sk2`` (+ stereo_motorcycle's right
+view), ``nat`` / ``noret`` (subsets), ``gray`` (+ seven greyscale skimage photos as RGB).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxvision.data import photos, sr_photos
+from jaxvision.metrics import psnr
+from jaxvision.models.gan import srgan
+
+DEFAULTS = dict(steps=1000, bs=4, patch=24, blocks=16, nf=32, lr=2e-3, warm=100, pool="plusc", scales="2,3,4",
+                rot=1, seed=0, clip=0.0, ema=0.999, bnm=0.9, pbn=200, pbs=16, tag="")
+GRAY = ("camera", "coins", "moon", "clock", "page", "text", "brick")
+PLUSC = photos.TRAIN_IMAGES + ("stereo_motorcycle",)
+POOLS = {"plusc": PLUSC, "gray": PLUSC + GRAY, "sk": PLUSC + photos.SKLEARN_PHOTOS,
+         "sk2": PLUSC + photos.SKLEARN_PHOTOS + ("stereo_right",),
+         "nat": ("astronaut", "chelsea", "stereo_motorcycle"),
+         "noret": ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "stereo_motorcycle")}
+
+
+def load_photo(name: str, downscale: int) -> np.ndarray:
+    """float32 [H, W, 3] in [0, 1], area-downscaled; greyscale photos repeated to RGB."""
+    import skimage.data
+
+    if name in GRAY:
+        img = np.repeat(getattr(skimage.data, name)()[..., None], 3, -1).astype(np.float32) / 255.0
+    elif name == "stereo_right":
+        img = skimage.data.stereo_motorcycle()[1].astype(np.float32) / 255.0
+    else:
+        return np.asarray(photos.photo(name, downscale))
+    h, w = (s // downscale * downscale for s in img.shape[:2])
+    return img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3).mean((1, 3))
+
+
+def batch_norm_with(momentum: float):
+    return lambda train, axis: srgan.nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=1e-5)
+
+
+def main(argv: list[str]) -> dict:
+    original = srgan._bn
+    try:
+        return ablation_run(argv)
+    finally:
+        srgan._bn = original  # the library's BatchNorm factory back, for callers in the same process
+
+
+def ablation_run(argv: list[str]) -> dict:
+    a = dict(DEFAULTS)
+    for kv in argv:
+        k, v = kv.split("=")
+        a[k] = type(a[k])(v)
+    srgan._bn = batch_norm_with(a["bnm"])  # the model's BatchNorm factory (momentum as an ablation knob)
+    hr_size = a["patch"] * 4
+    pool = [load_photo(n, int(s)) for n in POOLS[a["pool"]] for s in a["scales"].split(",")]
+    pool = [p for p in pool if min(p.shape[:2]) >= hr_size]
+    rng = np.random.default_rng(a["seed"])
+
+    def batch(size=None):
+        hr = np.empty((size or a["bs"], hr_size, hr_size, 3), np.float32)
+        for j in range(len(hr)):
+            im = pool[rng.integers(len(pool))]
+            y, x = rng.integers(0, im.shape[0] - hr_size + 1), rng.integers(0, im.shape[1] - hr_size + 1)
+            c = im[y:y + hr_size, x:x + hr_size]
+            c = c[:, ::-1] if rng.random() < 0.5 else c
+            if a["rot"]:
+                c = c[::-1] if rng.random() < 0.5 else c
+                c = c.transpose(1, 0, 2) if rng.random() < 0.5 else c
+            hr[j] = c
+        lr = np.stack([sr_photos.bicubic_downscale(np.ascontiguousarray(x), 4) for x in hr])
+        return jnp.asarray(lr * 2 - 1), jnp.asarray(hr * 2 - 1)
+
+    g = srgan.SRResNet(scale=4, num_blocks=a["blocks"], nf=a["nf"], bicubic_skip=True)
+    v = g.init(jax.random.PRNGKey(a["seed"]), jnp.zeros((1, 24, 24, 3)), train=False)
+    tx = optax.adam(optax.warmup_cosine_decay_schedule(0.0, a["lr"], a["warm"], a["steps"], a["lr"] * 0.01))
+    if a["clip"]:
+        tx = optax.chain(optax.clip_by_global_norm(a["clip"]), tx)
+    params, stats = v["params"], v["batch_stats"]
+    opt, ema, ema_stats = tx.init(params), params, stats
+
+    @jax.jit
+    def step(params, stats, opt, ema, ema_stats, lr, hr):
+        def loss(p):
+            out, upd = g.apply({"params": p, "batch_stats": stats}, lr, train=True, mutable=["batch_stats"])
+            return jnp.mean((out - hr) ** 2), upd["batch_stats"]
+
+        (value, stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, opt = tx.update(grads, opt, params)
+        params = optax.apply_updates(params, updates)
+        mix = lambda e, p: a["ema"] * e + (1 - a["ema"]) * p  # noqa: E731
+        return params, stats, opt, jax.tree.map(mix, ema, params), jax.tree.map(mix, ema_stats, stats), value
+
+    t0, c0 = time.time(), time.process_time()
+    for i in range(a["steps"]):
+        params, stats, opt, ema, ema_stats, value = step(params, stats, opt, ema, ema_stats, *batch())
+        if i % 250 == 0:
+            print(i, float(value), flush=True)
+    jax.block_until_ready(params)
+    wall, cpu = time.time() - t0, time.process_time() - c0
+
+    def precise_stats(p):
+        srgan._bn = batch_norm_with(0.0)  # momentum 0: each call returns its batch's statistics
+        f = jax.jit(lambda p, s, x: g.apply({"params": p, "batch_stats": s}, x, train=True,
+                                            mutable=["batch_stats"])[1]["batch_stats"])
+        total = None
+        for _ in range(a["pbn"]):
+            s = f(p, stats, batch(a["pbs"])[0])
+            total = s if total is None else jax.tree.map(jnp.add, total, s)
+        srgan._bn = batch_norm_with(a["bnm"])
+        return jax.tree.map(lambda x: x / a["pbn"], total)
+
+    variants = {"raw": (params, stats), "ema": (ema, ema_stats)}
+    if a["pbn"]:
+        variants.update({"raw_pbn": (params, precise_stats(params)), "ema_pbn": (ema, precise_stats(ema))})
+    tests = sr_photos.whole_images("test", 4, 2)
+
+    def y_psnr(sr, hr):
+        return float(psnr(sr[None], hr[None], y_channel=True, crop_border=4)[0])
+
+    bicubic = [y_psnr(sr_photos.bicubic_upscale(lr, 4), hr) for lr, hr in tests]
+    out = {}
+    for key, (p, s) in variants.items():
+        gains = []
+        for (lr, hr), b in zip(tests, bicubic):
+            o = np.asarray(g.apply({"params": p, "batch_stats": s}, jnp.asarray(lr * 2 - 1)[None], train=False))[0]
+            gains.append(y_psnr(np.clip((o + 1) / 2, 0, 1), hr) - b)
+        out[key] = [round(float(np.mean(gains)), 3)] + [round(x, 3) for x in gains]
+    result = dict(args=argv, **out, wall=round(wall), cpu=round(cpu), load=open("/proc/loadavg").read().split()[:3])
+    print("RESULT", json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
