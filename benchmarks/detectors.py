@@ -62,27 +62,40 @@ def ssd_workload(batch: int, torch_device: str = "cpu"):
     return (lambda: forward(variables, x)), (lambda: predict(variables, x)), tv_forward, tv_predict
 
 
-def faster_rcnn_workload(batch: int, size: int, torch_device: str = "cpu"):
-    """``(ours_predict, torchvision_predict)`` zero-argument callables on one random batch of ``batch`` images of
-    ``size`` x ``size`` px (seeded); the two models are built from the same parts (module docstring)."""
+def torchvision_faster_rcnn(size: int, torch_device: str = "cpu"):
+    """torchvision's ``FasterRCNN`` built from the same parts as ``FasterRCNNResNet50`` (module docstring), seeded,
+    in eval mode on ``torch_device``."""
     import torch
     import torchvision
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.ops import MultiScaleRoIAlign
 
-    images = np.random.RandomState(0).rand(batch, size, size, 3).astype(np.float32)
-    model = faster_rcnn.FasterRCNNResNet50(num_classes=20)
-    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(images[:1]))
-    x = jnp.asarray(images)
-    predict = faster_rcnn.predict_fn(model)
     torch.manual_seed(0)
     trunk = torch.nn.Sequential(*list(torchvision.models.resnet50(weights=None).children())[:-2])
     trunk.out_channels = 2048
     tv = FasterRCNN(trunk, num_classes=21, min_size=size, max_size=size,
                     rpn_anchor_generator=AnchorGenerator(((128, 256, 512),), ((0.5, 1.0, 2.0),)),
                     box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2))
-    tv = tv.eval().to(torch_device)
+    return tv.eval().to(torch_device)
+
+
+def faster_rcnn_images(batch: int, size: int) -> np.ndarray:
+    """The benchmark's random batch: float32 ``[batch, size, size, 3]`` in [0, 1] (seeded)."""
+    return np.random.RandomState(0).rand(batch, size, size, 3).astype(np.float32)
+
+
+def faster_rcnn_workload(batch: int, size: int, torch_device: str = "cpu"):
+    """``(ours_predict, torchvision_predict)`` zero-argument callables on one random batch of ``batch`` images of
+    ``size`` x ``size`` px (seeded); the two models are built from the same parts (module docstring)."""
+    import torch
+
+    images = faster_rcnn_images(batch, size)
+    model = faster_rcnn.FasterRCNNResNet50(num_classes=20)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.asarray(images[:1]))
+    x = jnp.asarray(images)
+    predict = faster_rcnn.predict_fn(model)
+    tv = torchvision_faster_rcnn(size, torch_device)
     xt_list = list(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(torch_device))
 
     def tv_predict():

@@ -49,7 +49,8 @@ def test_gpu_without_a_parser_raises():
 
 
 @needs_cpu_only
-@pytest.mark.parametrize("script", ["ops_boxes", "ops_roi", "ops", "dcgan", "detectors", "fid", "coco_eval", "gpu"])
+@pytest.mark.parametrize("script", ["ops_boxes", "ops_roi", "ops", "dcgan", "detectors", "faster_rcnn_stages", "fid",
+                                    "coco_eval", "gpu"])
 def test_every_script_refuses_gpu_before_any_work(script, capsys):
     import importlib
 
