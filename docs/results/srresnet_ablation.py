@@ -49,8 +49,7 @@ def load_photo(name: str, downscale: int) -> np.ndarray:
         img = skimage.data.stereo_motorcycle()[1].astype(np.float32) / 255.0
     else:
         return np.asarray(photos.photo(name, downscale))
-    h, w = (s // downscale * downscale for s in img.shape[:2])
-    return img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3).mean((1, 3))
+    return photos.area_downscale(img, downscale)
 
 
 def batch_norm_with(momentum: float):

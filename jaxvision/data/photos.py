@@ -25,6 +25,15 @@ SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
 SKLEARN_PHOTOS = ("china", "flower")
 
 
+def area_downscale(img: np.ndarray, factor: int) -> np.ndarray:
+    """[H, W, C] -> [H // factor, W // factor, C]: the mean of each ``factor`` x ``factor`` block (the bottom / right
+    remainder dropped); ``factor`` 1 returns ``img``."""
+    if factor <= 1:
+        return img
+    h, w = (s // factor * factor for s in img.shape[:2])
+    return img[:h, :w].reshape(h // factor, factor, w // factor, factor, img.shape[-1]).mean((1, 3))
+
+
 @functools.cache
 def photo(name: str, downscale: int = 1) -> np.ndarray:
     """One bundled photo as float32 [H, W, 3] in [0, 1], area-downscaled by an integer factor (cached, read-only).
@@ -42,11 +51,7 @@ def photo(name: str, downscale: int = 1) -> np.ndarray:
         img = img[0] if isinstance(img, tuple) else img
     if img.ndim != 3 or img.shape[-1] < 3:
         raise ValueError(f"name: expected a colour skimage.data image, got {name!r} with shape {img.shape}")
-    img = img[..., :3].astype(np.float32) / 255.0
-    if downscale > 1:
-        h, w = (s // downscale * downscale for s in img.shape[:2])
-        img = img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3).mean((1, 3))
-    img = np.ascontiguousarray(img, np.float32)
+    img = np.ascontiguousarray(area_downscale(img[..., :3].astype(np.float32) / 255.0, downscale), np.float32)
     img.setflags(write=False)
     return img
 
