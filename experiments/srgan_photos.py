@@ -3,19 +3,20 @@
 G is SRResNet with, by default, a global bicubic skip (``bicubic_skip``: G learns the residual over bicubic
 upsampling, starting from exactly bicubic; the paper's G has none, ``--set bicubic_skip=False``: on this small
 data it does not beat bicubic in the CPU budget). Phase 1 (``<workdir>/srresnet``): SRResNet pretraining with the
-MSE content loss alone (``generator_only``; Adam with a linear warmup and cosine decay, ``pretrain_schedule``).
-Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss + 1e-3 x adversarial loss (the
-paper's discriminator on HR images); the content loss is MSE, or VGG54 (``content='vgg54'``, needs
+MSE content loss (``generator_only``; Adam with a linear warmup and cosine decay, ``pretrain_schedule``), by
+default plus 4 x the MSE of the BT.601 luma, the channel the test measures (``y_weight``; 0: the paper's RGB MSE
+alone). Phase 2 (``<workdir>``): SRGAN fine-tuning from the pretrained G with content loss + 1e-3 x adversarial
+loss (the paper's discriminator on HR images); the content loss is phase 1's, or VGG54 (``content='vgg54'``, needs
 ``vgg_weights``: a local torchvision ``vgg19`` state_dict, read with torch).
 
 Training data: random HR patches (``patch_size`` x 4 px) of the training photos and their bicubic x4 downscales
 (``jaxvision.data.sr_photos``; ``train_photos``: the five training photos of ``photos``, the left view of
 ``stereo_motorcycle`` and scikit-learn's two sample photos ``china`` and ``flower``), cut from the photos
 area-downscaled by each factor of ``train_downscales`` (2, 3 and 4: more, and more varied, content at the test
-photos' HR resolution) in all 8 flips / 90-degree rotations
-(``dihedral``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y
-channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the Sobel
-sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
+photos' HR resolution) in all 8 flips / 90-degree rotations (``dihedral``), with each patch's colour channels in
+a random order (``channel_shuffle``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601
+Y channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the
+Sobel sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
 ``--set preset=div2k``: the paper's sizes on TFDS ``div2k/bicubic_x4`` (96-px HR patches, 16 blocks, 64 features).
 """
 from __future__ import annotations
@@ -29,10 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import _cgan
+from experiments import ExperimentError, _cgan
 from experiments._run_options import RunOptions, log_images
 from jaxvision import data
 from jaxvision.data import photos, sr_photos
+from jaxvision.metrics import BT601_LUMA
 from jaxvision.models.gan.srgan import SRGANDiscriminator, SRResNet, vgg54_features, vgg54_variables
 from jaxvision.train import MetricsWriter, parallel
 from jaxvision.train.gan import GANState, feature_term, make_conditional_gan_step, mse_term
@@ -53,11 +55,13 @@ class Config(RunOptions):
     train_photos: tuple[str, ...] = sr_photos.TRAIN_PHOTOS  # sr_photos: training photos (+ 3 more photos)
     train_downscales: tuple[int, ...] = (2, 3, 4)  # sr_photos: factors the training patches are cut at
     dihedral: bool = True             # sr_photos: 8 flips / 90-degree rotations of the training patches
+    channel_shuffle: bool = True      # sr_photos: the training patches' colour channels in a random order
     num_blocks: int = 16              # the paper's B (at LR size: ~1.3x the step time of 4 blocks)
     nf: int = 32
     bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
     ndf: int = 16
     content: Literal["mse", "vgg54"] = "mse"
+    y_weight: float = 4.0             # + y_weight x MSE of the luma (BT.601 Y, the test measure) in the MSE loss
     vgg_weights: str = ""             # torchvision vgg19 state_dict file (content='vgg54')
     vgg_weight: float = 0.006         # VGG54 term weight (features already scaled by 1/12.75)
     adversarial_weight: float = 1e-3
@@ -75,6 +79,11 @@ class Config(RunOptions):
     checkpoint_every: int = 500
     keep: int = 2
     progress: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.y_weight >= 0:
+            raise ExperimentError(f"--set y_weight={self.y_weight}: expected a loss weight >= 0")
 
 
 EVAL_KEYS = ("progress", "eval_crop")
@@ -113,9 +122,15 @@ def pretrain_schedule(cfg: Config):
                                               cfg.pretrain_learning_rate * 0.01)
 
 
+def pixel_terms(cfg: Config):
+    """SRResNet's loss: MSE on RGB, plus ``y_weight`` x the MSE of the BT.601 luma (0: the paper's MSE alone)."""
+    return [mse_term(1.0)] + ([mse_term(cfg.y_weight, channel_weights=BT601_LUMA, name="y_mse")] if cfg.y_weight
+                              else [])
+
+
 def content_terms(cfg: Config):
     if cfg.content == "mse":
-        return [mse_term(1.0)]
+        return pixel_terms(cfg)
     if not cfg.vgg_weights:
         raise ValueError("vgg_weights: content='vgg54' needs a local torchvision vgg19 state_dict file, got ''")
     return [feature_term(vgg54_features(vgg54_variables(cfg.vgg_weights)), cfg.vgg_weight, name="vgg54")]
@@ -126,7 +141,7 @@ def load_data(cfg: Config, split: str, num_devices=None):
         return data.load("sr_photos", split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                          patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale,
                          train_photos=cfg.train_photos, train_downscales=cfg.train_downscales,
-                         dihedral=cfg.dihedral)
+                         dihedral=cfg.dihedral, channel_shuffle=cfg.channel_shuffle)
     return data.load(cfg.data, split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                      patch_size=cfg.patch_size)
 
@@ -138,7 +153,7 @@ def train(cfg: Config, workdir: str) -> dict:
     axis = parallel.AXIS if cfg.data_parallel else None
     ds = load_data(cfg, "train", parallel.local_device_count() if cfg.data_parallel else None)
     terms = content_terms(cfg)
-    pre_step = _cgan.fit_step(make_conditional_gan_step(terms=[mse_term(1.0)], generator_only=True,
+    pre_step = _cgan.fit_step(make_conditional_gan_step(terms=pixel_terms(cfg), generator_only=True,
                                                         axis_name=axis), condition_key="low_res")
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
     pre, _ = _cgan.run_phase(make_state(cfg, pretrain_schedule(cfg)), pre_step, ds, cfg, pre_dir,

@@ -4,14 +4,15 @@ import pathlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_srresnet_ablation_script_runs_and_scores_the_held_out_photos():
+def test_srresnet_ablation_script_runs_and_scores_the_held_out_photos(tmp_path):
     """``docs/results/srresnet_ablation.py`` (documented in README) on a 1-block net for 2 steps: one RESULT with
-    the four variants' [mean, coffee, rocket] gains."""
+    the four variants' [mean, coffee, rocket] gains; then every other knob at once."""
     path = ROOT / "docs" / "results" / "srresnet_ablation.py"
     spec = importlib.util.spec_from_file_location("srresnet_ablation", path)
     module = importlib.util.module_from_spec(spec)
@@ -21,3 +22,10 @@ def test_srresnet_ablation_script_runs_and_scores_the_held_out_photos():
         mean, coffee, rocket = result[key]
         assert np.isfinite([mean, coffee, rocket]).all() and abs(mean - (coffee + rocket) / 2) < 1e-3
     assert result["ema"] != result["raw"]  # the EMA lags 2 steps of training
+    # the other knobs (aligned whole-photo LR, colour / contrast / negative augmentations, Y loss, no BatchNorm,
+    # fractional scales, image files)
+    photo = tmp_path / "extra.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (120, 140, 3), np.uint8)).save(photo)
+    result = module.main(["steps=2", "blocks=1", "nf=8", "warm=1", "pool=nat", "whole=1", "chan=1", "yw=1", "bn=0",
+                          "inten=0.5", "inv=1", "scales=2,2.5", f"files={photo}"])
+    assert "raw_pbn" not in result and np.isfinite(result["raw"]).all()  # no BatchNorm: nothing to recompute

@@ -12,7 +12,13 @@ Run: ``PYTHONPATH=. python docs/results/srresnet_ablation.py [key=value ...]`` w
 ``pool=sk steps=1500 warm=150``; prints one ``RESULT {json}`` line (wall / CPU seconds of the training loop and
 the load average). Pools (``POOLS``): ``plusc`` (the five ``photos`` training photos + stereo_motorcycle), ``sk``
 (+ scikit-learn's china and flower: today's ``sr_photos.TRAIN_PHOTOS``), ``sk2`` (+ stereo_motorcycle's right
-view), ``nat`` / ``noret`` (subsets), ``gray`` (+ seven greyscale skimage photos as RGB).
+view), ``nat`` / ``noret`` (subsets), ``gray`` (+ seven greyscale skimage photos as RGB); ``files=a.jpg,b.png`` adds
+image files to the pool. Knobs of the 2026-11-28 18:00 rows: ``scales`` may hold non-integer factors (PIL box
+filter); ``whole=1`` cuts aligned crops of each photo and of its whole-image bicubic LR (no LR pixels at a crop
+border, offsets on the x4 grid) instead of downscaling each HR crop; ``chan=1`` permutes the colour channels of each
+patch at random; ``inten=c`` scales each patch's contrast by a random s in [1 - c, 1] about a random level;
+``inv=1`` turns half the patches into their negatives; ``yw`` adds ``yw`` x the MSE of the error's BT.601 Y to the
+loss; ``bn=0`` drops BatchNorm (EDSR).
 """
 from __future__ import annotations
 
@@ -26,11 +32,12 @@ import numpy as np
 import optax
 
 from jaxvision.data import photos, sr_photos
-from jaxvision.metrics import psnr
+from jaxvision.metrics import BT601_LUMA, psnr
 from jaxvision.models.gan import srgan
 
 DEFAULTS = dict(steps=1000, bs=4, patch=24, blocks=16, nf=32, lr=2e-3, warm=100, pool="plusc", scales="2,3,4",
-                rot=1, seed=0, clip=0.0, ema=0.999, bnm=0.9, pbn=200, pbs=16, tag="")
+                rot=1, whole=0, chan=0, yw=0.0, bn=1, files="", inten=0.0, inv=0, seed=0, clip=0.0, ema=0.999,
+                bnm=0.9, pbn=200, pbs=16, tag="")
 GRAY = ("camera", "coins", "moon", "clock", "page", "text", "brick")
 PLUSC = photos.TRAIN_IMAGES + ("stereo_motorcycle",)
 POOLS = {"plusc": PLUSC, "gray": PLUSC + GRAY, "sk": PLUSC + photos.SKLEARN_PHOTOS,
@@ -39,17 +46,34 @@ POOLS = {"plusc": PLUSC, "gray": PLUSC + GRAY, "sk": PLUSC + photos.SKLEARN_PHOT
          "noret": ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "stereo_motorcycle")}
 
 
-def load_photo(name: str, downscale: int) -> np.ndarray:
-    """float32 [H, W, 3] in [0, 1], area-downscaled; greyscale photos repeated to RGB."""
+def load_photo(name: str, downscale: float) -> np.ndarray:
+    """float32 [H, W, 3] in [0, 1], area-downscaled (a non-integer factor: PIL's box filter, the area average over
+    fractional pixels); ``name`` a ``photos.photo`` name, one of ``GRAY`` (repeated to RGB), ``stereo_right`` or an
+    image file path."""
     import skimage.data
+    from PIL import Image
 
-    if name in GRAY:
+    if downscale != int(downscale):
+        img = load_photo(name, 1)
+        h, w = (int(s / downscale) for s in img.shape[:2])
+        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c]), mode="F").resize(
+            (w, h), Image.BOX)) for c in range(3)], -1).astype(np.float32)
+    if "/" in name or "." in name:
+        img = np.asarray(Image.open(name).convert("RGB"), np.float32) / 255.0
+    elif name in GRAY:
         img = np.repeat(getattr(skimage.data, name)()[..., None], 3, -1).astype(np.float32) / 255.0
     elif name == "stereo_right":
         img = skimage.data.stereo_motorcycle()[1].astype(np.float32) / 255.0
     else:
-        return np.asarray(photos.photo(name, downscale))
-    return photos.area_downscale(img, downscale)
+        return np.asarray(photos.photo(name, int(downscale)))
+    return photos.area_downscale(img, int(downscale))
+
+
+def orient(z: np.ndarray, hflip: bool, vflip: bool, transpose: bool, channels: np.ndarray) -> np.ndarray:
+    """One of the 8 flips / 90-degree rotations of an [H, W, 3] patch, with its colour channels reordered."""
+    z = z[:, ::-1] if hflip else z
+    z = z[::-1] if vflip else z
+    return (z.transpose(1, 0, 2) if transpose else z)[..., channels]
 
 
 def batch_norm_with(momentum: float):
@@ -70,23 +94,41 @@ def ablation_run(argv: list[str]) -> dict:
         k, v = kv.split("=")
         a[k] = type(a[k])(v)
     srgan._bn = batch_norm_with(a["bnm"])  # the model's BatchNorm factory (momentum as an ablation knob)
+    if not a["bn"]:  # no BatchNorm at all (EDSR's change to SRResNet)
+        srgan._bn = lambda train, axis: (lambda x: x)
     hr_size = a["patch"] * 4
-    pool = [load_photo(n, int(s)) for n in POOLS[a["pool"]] for s in a["scales"].split(",")]
+    names = POOLS[a["pool"]] + tuple(f for f in a["files"].split(",") if f)
+    pool = [load_photo(n, float(s)) for n in names for s in a["scales"].split(",")]
     pool = [p for p in pool if min(p.shape[:2]) >= hr_size]
+    if a["whole"]:  # whole photos on the x4 grid
+        pool = [np.ascontiguousarray(p[:p.shape[0] // 4 * 4, :p.shape[1] // 4 * 4]) for p in pool]
+    lows = [sr_photos.bicubic_downscale(p, 4) for p in pool] if a["whole"] else None
     rng = np.random.default_rng(a["seed"])
 
     def batch(size=None):
         hr = np.empty((size or a["bs"], hr_size, hr_size, 3), np.float32)
+        lr = np.empty((len(hr), a["patch"], a["patch"], 3), np.float32)
         for j in range(len(hr)):
-            im = pool[rng.integers(len(pool))]
-            y, x = rng.integers(0, im.shape[0] - hr_size + 1), rng.integers(0, im.shape[1] - hr_size + 1)
-            c = im[y:y + hr_size, x:x + hr_size]
-            c = c[:, ::-1] if rng.random() < 0.5 else c
-            if a["rot"]:
-                c = c[::-1] if rng.random() < 0.5 else c
-                c = c.transpose(1, 0, 2) if rng.random() < 0.5 else c
-            hr[j] = c
-        lr = np.stack([sr_photos.bicubic_downscale(np.ascontiguousarray(x), 4) for x in hr])
+            k = rng.integers(len(pool))
+            im, p = pool[k], a["patch"]
+            if a["whole"]:  # aligned crops of the photo and of its whole-image LR
+                y, x = rng.integers(0, im.shape[0] // 4 - p + 1), rng.integers(0, im.shape[1] // 4 - p + 1)
+                hr_crop, lr_crop = im[4 * y:4 * y + hr_size, 4 * x:4 * x + hr_size], lows[k][y:y + p, x:x + p]
+            else:
+                y, x = rng.integers(0, im.shape[0] - hr_size + 1), rng.integers(0, im.shape[1] - hr_size + 1)
+                hr_crop, lr_crop = im[y:y + hr_size, x:x + hr_size], None
+            flips = (rng.random() < 0.5, a["rot"] and rng.random() < 0.5, a["rot"] and rng.random() < 0.5)
+            channels = rng.permutation(3) if a["chan"] else np.arange(3)
+            gain, level = (rng.uniform(1 - a["inten"], 1), rng.uniform()) if a["inten"] else (1.0, 0.0)
+            negative = a["inv"] and rng.random() < 0.5
+
+            def intensity(z):  # contrast gain about a random level, then maybe the negative (pointwise, affine)
+                z = z * gain + level * (1 - gain)
+                return 1 - z if negative else z
+
+            hr[j] = intensity(orient(hr_crop, *flips, channels))
+            lr[j] = (intensity(orient(lr_crop, *flips, channels)) if a["whole"]
+                     else sr_photos.bicubic_downscale(np.ascontiguousarray(hr[j]), 4))
         return jnp.asarray(lr * 2 - 1), jnp.asarray(hr * 2 - 1)
 
     g = srgan.SRResNet(scale=4, num_blocks=a["blocks"], nf=a["nf"], bicubic_skip=True)
@@ -94,14 +136,16 @@ def ablation_run(argv: list[str]) -> dict:
     tx = optax.adam(optax.warmup_cosine_decay_schedule(0.0, a["lr"], a["warm"], a["steps"], a["lr"] * 0.01))
     if a["clip"]:
         tx = optax.chain(optax.clip_by_global_norm(a["clip"]), tx)
-    params, stats = v["params"], v["batch_stats"]
+    params, stats = v["params"], v.get("batch_stats", {})
     opt, ema, ema_stats = tx.init(params), params, stats
 
     @jax.jit
     def step(params, stats, opt, ema, ema_stats, lr, hr):
         def loss(p):
             out, upd = g.apply({"params": p, "batch_stats": stats}, lr, train=True, mutable=["batch_stats"])
-            return jnp.mean((out - hr) ** 2), upd["batch_stats"]
+            err = out - hr
+            y_err = err @ jnp.asarray(BT601_LUMA)  # BT.601 Y of the error (the test measure)
+            return jnp.mean(err ** 2) + a["yw"] * jnp.mean(y_err ** 2), upd["batch_stats"]
 
         (value, stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
         updates, opt = tx.update(grads, opt, params)
@@ -129,7 +173,7 @@ def ablation_run(argv: list[str]) -> dict:
         return jax.tree.map(lambda x: x / a["pbn"], total)
 
     variants = {"raw": (params, stats), "ema": (ema, ema_stats)}
-    if a["pbn"]:
+    if a["pbn"] and a["bn"]:
         variants.update({"raw_pbn": (params, precise_stats(params)), "ema_pbn": (ema, precise_stats(ema))})
     tests = sr_photos.whole_images("test", 4, 2)
 

@@ -12,7 +12,10 @@ the left view of ``stereo_motorcycle`` and scikit-learn's ``china`` and ``flower
 refused); ``train_downscales`` cuts them from the training photos at several area-downscale factors (each (photo,
 factor) pair is drawn equally often; pairs smaller than the HR patch are left out), so the same photos give more
 and more varied content at one HR resolution; ``dihedral`` adds a random vertical flip and transpose to the
-horizontal flip (all 8 flips/90-degree rotations of a patch, the usual SR augmentation of EDSR and later papers).
+horizontal flip (all 8 flips/90-degree rotations of a patch, the usual SR augmentation of EDSR and later papers);
+``channel_shuffle`` puts each patch's R, G, B channels in a random order (the "RGB permute" augmentation of Yoo et
+al. 2020, "Rethinking Data Augmentation for Image Super-resolution"): the bicubic LR is per channel, so the pair
+stays exact.
 ``whole_images(split)`` returns the held-out photos whole (cropped to a multiple of ``scale``), the test set of
 ``experiments/srgan_photos.py``.
 """
@@ -90,9 +93,19 @@ def _dihedral(rngs, hr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _shuffle_channels(rngs, hr: np.ndarray) -> np.ndarray:
+    """Each patch of [n, S, S, 3] with its channels in a random order."""
+    out = np.empty_like(hr)
+    for j, x in enumerate(hr):
+        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+        out[j] = x[..., rng.permutation(x.shape[-1])]
+    return out
+
+
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, patch_size: int = 24,
          scale: int = 4, downscale: int = 2, train_photos=None, train_downscales=None, dihedral: bool = False,
-         num_examples: int | None = None, drop_remainder: bool = True, host_id=None, num_hosts=None) -> Dataset:
+         channel_shuffle: bool = False, num_examples: int | None = None, drop_remainder: bool = True, host_id=None,
+         num_hosts=None) -> Dataset:
     """SR patch batches (see the module docstring and ``jaxvision.data.load``).
 
     Args:
@@ -102,6 +115,7 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
       train_photos: 'train' only: ``photos.photo`` names (default ``TRAIN_PHOTOS``).
       train_downscales: 'train' only: the factors the training patches are cut at (default ``(downscale,)``).
       dihedral: 'train' only: random vertical flips and transposes as well (8 orientations).
+      channel_shuffle: 'train' only: each patch's colour channels in a random order.
       num_examples: patches per epoch (default 4096 train, 256 val/test).
     """
     check_choice("split", split, SPLITS)
@@ -124,7 +138,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
 
         def make_batch(idx, rngs):
             hr = photos.random_crops(rngs, pool, len(idx), hr_size, flip=True)
-            return pairs(_dihedral(rngs, hr) if dihedral else hr)
+            hr = _dihedral(rngs, hr) if dihedral else hr
+            return pairs(_shuffle_channels(rngs, hr) if channel_shuffle else hr)
     else:
         fixed = pairs(photos.random_crops(np.random.default_rng([seed, 5151]), pool, n, hr_size))
 

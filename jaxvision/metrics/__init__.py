@@ -37,4 +37,4 @@ from jaxvision.metrics.generative import (
     nearest_modes,
     save_stats,
 )
-from jaxvision.metrics.image import mean_gradient_magnitude, psnr, ssim
+from jaxvision.metrics.image import BT601_LUMA, mean_gradient_magnitude, psnr, ssim

@@ -1,4 +1,6 @@
 """Paired data: pairs (shapes label maps, Canny edges), the pix2pix A|B folder format, sr_photos, div2k patches."""
+import itertools
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -136,3 +138,20 @@ def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
                   num_examples=2).batch(0)
     assert b["low_res"].shape == (2, 8, 8, 3) and b["image"].shape == (2, 32, 32, 3)
     np.testing.assert_allclose(b["low_res"][0], sr_photos.bicubic_downscale(b["image"][0], 4))
+
+
+def test_sr_photos_channel_shuffle_permutes_each_patch_and_keeps_the_pair_exact():
+    kw = dict(patch_size=8, scale=4, train_downscales=(3, 4), dihedral=True, num_examples=16)
+    plain = data.load("sr_photos", "train", 16, **kw).batch(0)
+    shuffled = data.load("sr_photos", "train", 16, channel_shuffle=True, **kw).batch(0)
+    perms = [tuple(p) for p in itertools.permutations(range(3))]
+    seen = set()
+    for x, y, lr in zip(plain["image"], shuffled["image"], shuffled["low_res"]):  # same crops, channels reordered
+        hits = [p for p in perms if np.array_equal(x[..., p], y)]
+        assert hits
+        seen.add(hits[0])
+        np.testing.assert_allclose(lr, sr_photos.bicubic_downscale(y, 4))
+    assert len(seen) > 2  # several orders occur in 16 patches
+    val = data.load("sr_photos", "val", 4, patch_size=8, num_examples=4, channel_shuffle=True).batch(0)
+    np.testing.assert_array_equal(val["image"], data.load("sr_photos", "val", 4, patch_size=8, num_examples=4)
+                                  .batch(0)["image"])  # held-out patches untouched

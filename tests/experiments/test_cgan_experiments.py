@@ -67,9 +67,12 @@ def test_srgan_tiny_run_pretrains_then_fine_tunes(tmp_path):
     assert out["srresnet_gain_db_rocket"] == pytest.approx(out["srresnet_psnr_y_rocket"] - out["bicubic_psnr_y_rocket"])
     assert out["num_test_images"] == 2 and (tmp_path / "sr_comparison.png").exists()
     pre = [json.loads(line) for line in open(tmp_path / srgan_photos.PRETRAIN_DIR / "metrics.jsonl")]
-    assert "g_mse" in pre[0] and "d_loss" not in pre[0]
+    assert {"g_mse", "g_y_mse"} <= set(pre[0]) and "d_loss" not in pre[0]  # the luma term (y_weight 4)
     gan = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
-    assert {"g_adv", "g_mse", "d_loss"} <= set(gan[0])
+    assert {"g_adv", "g_mse", "g_y_mse", "d_loss"} <= set(gan[0])
+    assert [t.name for t in srgan_photos.pixel_terms(dataclasses.replace(cfg, y_weight=0.0))] == ["mse"]
+    with pytest.raises(experiments.ExperimentError, match="y_weight"):
+        experiments.make_config(srgan_photos, {"y_weight": -1.0})
 
 
 def test_srgan_vgg54_without_weights_is_a_clear_error(tmp_path):

@@ -7,6 +7,8 @@ import numpy as np
 import optax
 import pytest
 
+from jaxvision.metrics import BT601_LUMA
+from jaxvision.metrics.image.psnr_ssim import rgb_to_y
 from jaxvision.ops.gan_losses import discriminator_loss, generator_loss
 from jaxvision.train import parallel
 from jaxvision.train.gan import (
@@ -167,6 +169,23 @@ def test_non_finite_step_keeps_state_and_bad_input_errors():
         make_conditional_gan_step(mismatch_key="wrong", condition_in_discriminator=False)
     with pytest.raises(ValueError, match="loss"):
         make_conditional_gan_step("wasserstein")
+
+
+def test_mse_term_with_channel_weights_is_the_luma_mse():
+    rng = np.random.default_rng(0)
+    fake, target = (jnp.asarray(rng.uniform(-1, 1, (2, 5, 5, 3)), jnp.float32) for _ in range(2))
+    term = mse_term(3.0, channel_weights=BT601_LUMA, name="y_mse")
+    assert (term.name, term.weight) == ("y_mse", 3.0)
+    luma = lambda x: np.asarray(rgb_to_y((np.asarray(x) + 1) / 2))  # noqa: E731 -- the metrics' Y in [0, 1]
+    want = np.mean(np.square(2 * (luma(fake) - luma(target))))  # [-1, 1] images: twice the [0, 1] luma error
+    np.testing.assert_allclose(term.fn(fake, {"image": target}, {}), want, rtol=1e-5)
+    chroma = jnp.asarray(np.cross(BT601_LUMA, [1.0, 0.0, 0.0]), jnp.float32)  # orthogonal to the luma weights
+    assert float(term.fn(target + 0.3 * chroma, {"image": target}, {})) < 1e-10
+    assert float(mse_term().fn(target + 0.3 * chroma, {"image": target}, {})) > 1e-3
+    with pytest.raises(ValueError, match="channel_weights has 3 entries, the images 2 channels"):
+        term.fn(fake[..., :2], {"image": target[..., :2]}, {})
+    with pytest.raises(ValueError, match="channel_weights: expected C floats"):
+        mse_term(channel_weights=[[1.0]])
 
 
 def test_multi_device_step_equals_single_device_on_concatenated_batch():

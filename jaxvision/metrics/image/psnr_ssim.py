@@ -21,7 +21,9 @@ from jaxvision._checks import check_positive, check_rank
 
 __all__ = ["psnr", "ssim", "rgb_to_y"]
 
-_BT601 = np.array([65.481, 128.553, 24.966]) / 255.0
+#: ITU-R BT.601 luma weights of R, G, B (MATLAB's ``rgb2ycbcr`` Y row without the +16 offset): the Y of the SR
+#: papers' PSNR / SSIM; also the channel weights of a luma loss (``jaxvision.train.gan.mse_term``).
+BT601_LUMA = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
 
 def rgb_to_y(images, data_range: float = 1.0):
@@ -30,7 +32,7 @@ def rgb_to_y(images, data_range: float = 1.0):
     ``Y = data_range * 16/255 + (65.481 R + 128.553 G + 24.966 B) / 255`` with R, G, B in [0, data_range],
     i.e. Y in [16, 235] * data_range / 255. Returns [..., 1].
     """
-    weights = jnp.asarray(_BT601, images.dtype)
+    weights = jnp.asarray(BT601_LUMA, images.dtype)
     y = jnp.matmul(images, weights, precision=jax.lax.Precision.HIGHEST) + data_range * 16.0 / 255.0  # not TF32
     return y[..., None]
 

@@ -69,10 +69,28 @@ def l1_term(weight: float = 100.0, target_key: str = "image") -> GeneratorTerm:
     return GeneratorTerm("l1", float(weight), lambda fake, batch, aux: jnp.mean(jnp.abs(fake - batch[target_key])))
 
 
-def mse_term(weight: float = 1.0, target_key: str = "image") -> GeneratorTerm:
-    """``weight * mean (fake - batch[target_key])**2`` (SRResNet's MSE content loss)."""
-    return GeneratorTerm("mse", float(weight),
-                         lambda fake, batch, aux: jnp.mean(jnp.square(fake - batch[target_key])))
+def mse_term(weight: float = 1.0, target_key: str = "image", channel_weights=None, name: str = "mse"
+             ) -> GeneratorTerm:
+    """``weight * mean (fake - batch[target_key])**2`` (SRResNet's MSE content loss).
+
+    With ``channel_weights`` (C floats), the MSE of the error's weighted channel sum ``(fake - target) @ w``
+    instead: with ``jaxvision.metrics.BT601_LUMA`` it is the MSE of the luma, what Y-channel PSNR measures (on
+    images in [-1, 1] the luma error is twice the [0, 1] one, like the plain MSE's). ``name``: the metric name.
+    """
+    if channel_weights is None:
+        return GeneratorTerm(name, float(weight),
+                             lambda fake, batch, aux: jnp.mean(jnp.square(fake - batch[target_key])))
+    w = jnp.asarray(channel_weights, jnp.float32)
+    if w.ndim != 1:
+        raise ValueError(f"channel_weights: expected C floats, got shape {w.shape}")
+
+    def fn(fake, batch, aux):
+        if fake.shape[-1] != w.shape[0]:
+            raise ValueError(f"mse_term: channel_weights has {w.shape[0]} entries, the images {fake.shape[-1]} "
+                             f"channels ({fake.shape})")
+        return jnp.mean(jnp.square(jnp.matmul(fake - batch[target_key], w, precision=lax.Precision.HIGHEST)))
+
+    return GeneratorTerm(name, float(weight), fn)
 
 
 def feature_term(features: Callable, weight: float = 1.0, target_key: str = "image",
