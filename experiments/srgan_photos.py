@@ -170,43 +170,61 @@ def train(cfg: Config, workdir: str) -> dict:
     return result
 
 
-def _super_resolve(state: GANState, lr01: np.ndarray) -> np.ndarray:
+def super_resolver(state: GANState):
+    """``lr [h, w, 3] -> sr [scale h, scale w, 3]`` in [0, 1] by G in eval mode (one jitted function per state)."""
     fn = jax.jit(lambda v, x: state.g_apply_fn(v, x, train=False))
-    return _cgan.unit_range(fn(state.generator_variables(), _cgan.gan_range(jnp.asarray(lr01)[None])))[0]
+    variables = state.generator_variables()
+    return lambda lr01: np.asarray(_cgan.unit_range(fn(variables, _cgan.gan_range(jnp.asarray(lr01)[None]))))[0]
+
+
+def self_ensemble(resolve, lr01: np.ndarray) -> np.ndarray:
+    """The mean of ``resolve`` over the 8 flips / 90-degree rotations of the input, each output turned back (the
+    geometric self-ensemble of Lim et al. 2017, EDSR+): a test-time method, reported beside the single pass."""
+    outs = []
+    for k in range(4):
+        for flip in (False, True):
+            x = np.rot90(lr01, k)
+            x = x[:, ::-1] if flip else x
+            y = resolve(np.ascontiguousarray(x))
+            outs.append(np.rot90(y[:, ::-1] if flip else y, -k))
+    return np.mean(outs, 0)
 
 
 def evaluate(cfg: Config, workdir: str) -> dict:
-    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet and SRGAN
-    (means over the photos; PSNR also per photo, ``<method>_psnr_y_<photo>``). Writes sr_comparison.png."""
+    """Whole held-out photos: Y-channel PSNR / SSIM (4-px border crop) and sharpness of bicubic, SRResNet, SRResNet
+    with the x8 self-ensemble (``srresnet_x8``, a test-time method: not the SRResNet number) and SRGAN (means over
+    the photos; PSNR also per photo, ``<method>_psnr_y_<photo>``; ``srresnet[_x8]_gain_db[_<photo>]``: PSNR over
+    bicubic's). Writes sr_comparison.png (bicubic | SRResNet | SRGAN | HR)."""
     if cfg.data != "sr_photos":
         raise ValueError(f"data: whole-image evaluation is on the embedded photos, got data={cfg.data!r} "
                          "(evaluate div2k runs with --set data=sr_photos)")
     pre = _cgan.restore_phase(make_state(cfg, pretrain_schedule(cfg)), os.path.join(workdir, PRETRAIN_DIR),
                               f"{NAME}/{PRETRAIN_DIR}", cfg)
     gan = _cgan.restore_phase(make_state(cfg, cfg.gan_learning_rate), workdir, NAME, cfg)
-    methods = {"bicubic": lambda lr: sr_photos.bicubic_upscale(lr, cfg.scale),
-               "srresnet": lambda lr: _super_resolve(pre, lr), "srgan": lambda lr: _super_resolve(gan, lr)}
+    srresnet = super_resolver(pre)
+    methods = {"bicubic": lambda lr: sr_photos.bicubic_upscale(lr, cfg.scale), "srresnet": srresnet,
+               "srresnet_x8": lambda lr: self_ensemble(srresnet, lr), "srgan": super_resolver(gan)}
     per = {k: [] for k in methods}
     crops = []
     for lr, hr in sr_photos.whole_images("test", cfg.scale, cfg.downscale):
-        row = []
+        row = {}
         for key, fn in methods.items():
-            sr = fn(lr)
-            per[key].append(_cgan.image_metrics(sr[None], hr[None], y_channel=True, crop_border=cfg.scale))
-            row.append(sr)
+            row[key] = fn(lr)
+            per[key].append(_cgan.image_metrics(row[key][None], hr[None], y_channel=True, crop_border=cfg.scale))
         c = min(cfg.eval_crop, *hr.shape[:2])
         y, x = (hr.shape[0] - c) // 2, (hr.shape[1] - c) // 2
-        crops += [im[y:y + c, x:x + c] for im in row + [hr]]
+        crops += [im[y:y + c, x:x + c] for im in (row["bicubic"], row["srresnet"], row["srgan"], hr)]
     out = {"num_test_images": len(per["bicubic"])}
     for key, rows in per.items():
         for m in ("psnr", "ssim", "sharpness", "sharpness_ratio"):
             out[f"{key}_{m}_y" if m in ("psnr", "ssim") else f"{key}_{m}"] = float(np.mean([r[m] for r in rows]))
     out["hr_sharpness"] = float(np.mean([r["sharpness_target"] for r in per["bicubic"]]))
-    out["srresnet_gain_db"] = out["srresnet_psnr_y"] - out["bicubic_psnr_y"]
     for i, name in enumerate(photos.TEST_IMAGES):  # per photo: where the gain comes from
         for key, rows in per.items():
             out[f"{key}_psnr_y_{name}"] = float(rows[i]["psnr"])
-        out[f"srresnet_gain_db_{name}"] = out[f"srresnet_psnr_y_{name}"] - out[f"bicubic_psnr_y_{name}"]
+    for key in ("srresnet", "srresnet_x8"):
+        for suffix in [""] + [f"_{name}" for name in photos.TEST_IMAGES]:
+            out[f"{key}_gain_db{suffix}"] = out[f"{key}_psnr_y{suffix}"] - out[f"bicubic_psnr_y{suffix}"]
     save_image_grid(os.path.join(workdir, "sr_comparison.png"), np.stack(crops), ncol=4,
                     scale=max(1, 128 // cfg.eval_crop))
     writer = MetricsWriter(workdir, tensorboard=cfg.tensorboard)

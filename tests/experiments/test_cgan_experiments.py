@@ -65,6 +65,7 @@ def test_srgan_tiny_run_pretrains_then_fine_tunes(tmp_path):
     for key in ("bicubic", "srresnet"):  # the means are over the per-photo numbers
         assert out[f"{key}_psnr_y"] == pytest.approx(np.mean([out[f"{key}_psnr_y_{n}"] for n in ("coffee", "rocket")]))
     assert out["srresnet_gain_db_rocket"] == pytest.approx(out["srresnet_psnr_y_rocket"] - out["bicubic_psnr_y_rocket"])
+    assert out["srresnet_x8_gain_db"] == pytest.approx(out["srresnet_x8_psnr_y"] - out["bicubic_psnr_y"])
     assert out["num_test_images"] == 2 and (tmp_path / "sr_comparison.png").exists()
     pre = [json.loads(line) for line in open(tmp_path / srgan_photos.PRETRAIN_DIR / "metrics.jsonl")]
     assert {"g_mse", "g_y_mse"} <= set(pre[0]) and "d_loss" not in pre[0]  # the luma term (y_weight 4)
@@ -73,6 +74,19 @@ def test_srgan_tiny_run_pretrains_then_fine_tunes(tmp_path):
     assert [t.name for t in srgan_photos.pixel_terms(dataclasses.replace(cfg, y_weight=0.0))] == ["mse"]
     with pytest.raises(experiments.ExperimentError, match="y_weight"):
         experiments.make_config(srgan_photos, {"y_weight": -1.0})
+
+
+def test_self_ensemble_averages_the_eight_orientations_turned_back():
+    lr = np.random.default_rng(0).uniform(size=(3, 5, 3)).astype(np.float32)
+    up = lambda x: np.repeat(np.repeat(x, 2, 0), 2, 1)  # noqa: E731 -- equivariant: the ensemble changes nothing
+    np.testing.assert_allclose(srgan_photos.self_ensemble(up, lr), up(lr), rtol=1e-6)
+    calls = []
+    first_row = lambda x: calls.append(x.shape) or np.broadcast_to(x[:1], x.shape).copy()  # noqa: E731
+    out = srgan_photos.self_ensemble(first_row, lr)  # not equivariant: the mean of the 8 turned-back outputs
+    assert sorted(calls) == [(3, 5, 3)] * 4 + [(5, 3, 3)] * 4 and out.shape == lr.shape
+    # each of the 4 edges is the "first row" of 2 orientations; turned back, each spreads across the image
+    want = (lr[:1] + lr[-1:] + lr[:, :1] + lr[:, -1:]) / 4
+    np.testing.assert_allclose(out, want, rtol=1e-5)
 
 
 def test_srgan_vgg54_without_weights_is_a_clear_error(tmp_path):
