@@ -14,9 +14,10 @@ Training data: random HR patches (``patch_size`` x 4 px) of the training photos 
 ``stereo_motorcycle`` and scikit-learn's two sample photos ``china`` and ``flower``), cut from the photos
 area-downscaled by each factor of ``train_downscales`` (2, 3 and 4: more, and more varied, content at the test
 photos' HR resolution) in all 8 flips / 90-degree rotations (``dihedral``), with each patch's colour channels in
-a random order (``channel_shuffle``). Test: the held-out photos (coffee, rocket) whole, PSNR / SSIM on the BT.601
-Y channel with a 4-px border crop (the paper's protocol), for bicubic upsampling, SRResNet and SRGAN, plus the
-Sobel sharpness of each vs the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
+a random order (``channel_shuffle``) and its contrast lowered by up to half (``contrast``). Test: the held-out
+photos (coffee, rocket) whole, PSNR / SSIM on the BT.601 Y channel with a 4-px border crop (the paper's protocol),
+for bicubic upsampling, SRResNet (also with the x8 self-ensemble) and SRGAN, plus the Sobel sharpness of each vs
+the HR image's. ``sr_comparison.png``: bicubic | SRResNet | SRGAN | HR crops.
 ``--set preset=div2k``: the paper's sizes on TFDS ``div2k/bicubic_x4`` (96-px HR patches, 16 blocks, 64 features).
 """
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Config(RunOptions):
     train_downscales: tuple[int, ...] = (2, 3, 4)  # sr_photos: factors the training patches are cut at
     dihedral: bool = True             # sr_photos: 8 flips / 90-degree rotations of the training patches
     channel_shuffle: bool = True      # sr_photos: the training patches' colour channels in a random order
+    contrast: float = 0.5             # sr_photos: training patches' contrast x U[1 - contrast, 1] about a random level
     num_blocks: int = 16              # the paper's B (at LR size: ~1.3x the step time of 4 blocks)
     nf: int = 32
     bicubic_skip: bool = True         # G adds the bicubic upsampling of its input (False: the paper's SRResNet)
@@ -141,7 +143,8 @@ def load_data(cfg: Config, split: str, num_devices=None):
         return data.load("sr_photos", split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                          patch_size=cfg.patch_size, scale=cfg.scale, downscale=cfg.downscale,
                          train_photos=cfg.train_photos, train_downscales=cfg.train_downscales,
-                         dihedral=cfg.dihedral, channel_shuffle=cfg.channel_shuffle)
+                         dihedral=cfg.dihedral, channel_shuffle=cfg.channel_shuffle,
+                         contrast=cfg.contrast)
     return data.load(cfg.data, split, cfg.batch_size, seed=cfg.seed, num_devices=num_devices,
                      patch_size=cfg.patch_size)
 

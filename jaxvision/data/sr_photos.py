@@ -15,7 +15,8 @@ and more varied content at one HR resolution; ``dihedral`` adds a random vertica
 horizontal flip (all 8 flips/90-degree rotations of a patch, the usual SR augmentation of EDSR and later papers);
 ``channel_shuffle`` puts each patch's R, G, B channels in a random order (the "RGB permute" augmentation of Yoo et
 al. 2020, "Rethinking Data Augmentation for Image Super-resolution"): the bicubic LR is per channel, so the pair
-stays exact.
+stays exact; ``contrast=c`` scales each patch's contrast by a random factor s in [1 - c, 1] about a random grey
+level u in [0, 1] (``x s + u (1 - s)``, still in [0, 1]; bicubic weights sum to 1, so the LR follows exactly).
 ``whole_images(split)`` returns the held-out photos whole (cropped to a multiple of ``scale``), the test set of
 ``experiments/srgan_photos.py``.
 """
@@ -102,10 +103,20 @@ def _shuffle_channels(rngs, hr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _jitter_contrast(rngs, hr: np.ndarray, amount: float) -> np.ndarray:
+    """Each patch of [n, S, S, 3] as ``x s + u (1 - s)``, s ~ U[1 - amount, 1], u ~ U[0, 1]."""
+    out = np.empty_like(hr)
+    for j, x in enumerate(hr):
+        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+        s = rng.uniform(1.0 - amount, 1.0)
+        out[j] = x * s + rng.uniform() * (1.0 - s)
+    return out
+
+
 def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = None, *, patch_size: int = 24,
          scale: int = 4, downscale: int = 2, train_photos=None, train_downscales=None, dihedral: bool = False,
-         channel_shuffle: bool = False, num_examples: int | None = None, drop_remainder: bool = True, host_id=None,
-         num_hosts=None) -> Dataset:
+         channel_shuffle: bool = False, contrast: float = 0.0, num_examples: int | None = None,
+         drop_remainder: bool = True, host_id=None, num_hosts=None) -> Dataset:
     """SR patch batches (see the module docstring and ``jaxvision.data.load``).
 
     Args:
@@ -116,11 +127,14 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
       train_downscales: 'train' only: the factors the training patches are cut at (default ``(downscale,)``).
       dihedral: 'train' only: random vertical flips and transposes as well (8 orientations).
       channel_shuffle: 'train' only: each patch's colour channels in a random order.
+      contrast: 'train' only: the largest contrast reduction (0 off, at most 1).
       num_examples: patches per epoch (default 4096 train, 256 val/test).
     """
     check_choice("split", split, SPLITS)
     for name, v in (("patch_size", patch_size), ("scale", scale), ("downscale", downscale)):
         check_positive(name, v)
+    if not 0.0 <= contrast <= 1.0:
+        raise ValueError(f"contrast: expected a fraction in [0, 1], got {contrast}")
     n = (4096 if split == "train" else 256) if num_examples is None else num_examples
     check_positive("num_examples", n)
     hr_size = patch_size * scale
@@ -139,7 +153,8 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         def make_batch(idx, rngs):
             hr = photos.random_crops(rngs, pool, len(idx), hr_size, flip=True)
             hr = _dihedral(rngs, hr) if dihedral else hr
-            return pairs(_shuffle_channels(rngs, hr) if channel_shuffle else hr)
+            hr = _shuffle_channels(rngs, hr) if channel_shuffle else hr
+            return pairs(_jitter_contrast(rngs, hr, contrast) if contrast else hr)
     else:
         fixed = pairs(photos.random_crops(np.random.default_rng([seed, 5151]), pool, n, hr_size))
 

@@ -140,7 +140,7 @@ def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
     np.testing.assert_allclose(b["low_res"][0], sr_photos.bicubic_downscale(b["image"][0], 4))
 
 
-def test_sr_photos_channel_shuffle_permutes_each_patch_and_keeps_the_pair_exact():
+def test_sr_photos_channel_shuffle_and_contrast_keep_the_pair_exact():
     kw = dict(patch_size=8, scale=4, train_downscales=(3, 4), dihedral=True, num_examples=16)
     plain = data.load("sr_photos", "train", 16, **kw).batch(0)
     shuffled = data.load("sr_photos", "train", 16, channel_shuffle=True, **kw).batch(0)
@@ -152,6 +152,18 @@ def test_sr_photos_channel_shuffle_permutes_each_patch_and_keeps_the_pair_exact(
         seen.add(hits[0])
         np.testing.assert_allclose(lr, sr_photos.bicubic_downscale(y, 4))
     assert len(seen) > 2  # several orders occur in 16 patches
+    # contrast: x s + u (1 - s) per patch, s in [1 - c, 1]: same crops, a per-patch affine map, LR still exact
+    jittered = data.load("sr_photos", "train", 16, channel_shuffle=True, contrast=0.5, **kw).batch(0)
+    gains = []
+    for x, y, lr in zip(shuffled["image"], jittered["image"], jittered["low_res"]):
+        s, level_part = np.polyfit(x.ravel(), y.ravel(), 1)
+        np.testing.assert_allclose(y, x * s + level_part, atol=1e-5)
+        assert 0.5 - 1e-4 <= s <= 1 + 1e-4 and 0 <= level_part <= 1 - s + 1e-4
+        np.testing.assert_allclose(lr, sr_photos.bicubic_downscale(y, 4), atol=1e-6)
+        gains.append(s)
+    assert np.ptp(gains) > 0.1
+    with pytest.raises(ValueError, match="contrast: expected a fraction in"):
+        data.load("sr_photos", "train", 2, patch_size=8, contrast=1.5)
     val = data.load("sr_photos", "val", 4, patch_size=8, num_examples=4, channel_shuffle=True).batch(0)
     np.testing.assert_array_equal(val["image"], data.load("sr_photos", "val", 4, patch_size=8, num_examples=4)
                                   .batch(0)["image"])  # held-out patches untouched
