@@ -25,7 +25,9 @@ class ExampleRngs:
     """Per-example random generators, created on first use: ``rngs[j]`` seeds the augmentation of row ``j``.
 
     Row ``j``'s generator depends only on ``(seed, epoch, position of the example in the epoch)``, so an example
-    is augmented identically however the global batch is split over hosts and devices.
+    is augmented identically however the global batch is split over hosts and devices. Each ``rngs[j]`` is a new
+    Generator at the start of that stream: take it once per row and pass it on (two ``rngs[j]`` draw the same
+    numbers, which would tie one random choice to another).
     """
 
     def __init__(self, seed: int, epoch: int, positions: np.ndarray):

@@ -62,6 +62,11 @@ def images(split: str, downscale: int = 1) -> list[np.ndarray]:
     return [photo(n, downscale) for n in SPLITS[split]]
 
 
+def patch_rng(rngs, j: int) -> np.random.Generator:
+    """The Generator of patch ``j``: ``rngs`` itself if it is one Generator, else ``rngs[j]`` (one per patch)."""
+    return rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+
+
 def random_crops(rngs, pool: list[np.ndarray], n: int, size: int, flip: bool = False) -> np.ndarray:
     """``n`` random ``size`` x ``size`` crops, each from a uniformly chosen photo of ``pool``.
 
@@ -71,7 +76,7 @@ def random_crops(rngs, pool: list[np.ndarray], n: int, size: int, flip: bool = F
     """
     out = np.empty((n, size, size, 3), np.float32)
     for j in range(n):
-        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
+        rng = patch_rng(rngs, j)
         img = pool[rng.integers(0, len(pool))]
         if min(img.shape[:2]) < size:
             raise ValueError(f"patch_size: expected <= {min(img.shape[:2])} px at this downscale, got {size}")

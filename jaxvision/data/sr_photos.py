@@ -84,32 +84,26 @@ def train_pool(hr_size: int, downscales=(2,), names=TRAIN_PHOTOS) -> list[np.nda
     return pool
 
 
-def _dihedral(rngs, hr: np.ndarray) -> np.ndarray:
-    """A random vertical flip and transpose per patch ([n, S, S, 3]; with the loader's horizontal flip: 8 ways)."""
+def augment(rngs, hr: np.ndarray, dihedral: bool = False, channel_shuffle: bool = False,
+            contrast: float = 0.0) -> np.ndarray:
+    """The training augmentations of each patch of [n, S, S, 3], in this order: (``dihedral``) a random vertical
+    flip and transpose (with the loader's horizontal flip: all 8 orientations), (``channel_shuffle``) a random
+    channel order, (``contrast``) ``x s + u (1 - s)`` with s ~ U[1 - contrast, 1], u ~ U[0, 1].
+
+    ``rngs``: one numpy Generator, or one per patch.
+    """
     out = np.empty_like(hr)
     for j, x in enumerate(hr):
-        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
-        x = x[::-1] if rng.random() < 0.5 else x
-        out[j] = x.transpose(1, 0, 2) if rng.random() < 0.5 else x
-    return out
-
-
-def _shuffle_channels(rngs, hr: np.ndarray) -> np.ndarray:
-    """Each patch of [n, S, S, 3] with its channels in a random order."""
-    out = np.empty_like(hr)
-    for j, x in enumerate(hr):
-        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
-        out[j] = x[..., rng.permutation(x.shape[-1])]
-    return out
-
-
-def _jitter_contrast(rngs, hr: np.ndarray, amount: float) -> np.ndarray:
-    """Each patch of [n, S, S, 3] as ``x s + u (1 - s)``, s ~ U[1 - amount, 1], u ~ U[0, 1]."""
-    out = np.empty_like(hr)
-    for j, x in enumerate(hr):
-        rng = rngs if isinstance(rngs, np.random.Generator) else rngs[j]
-        s = rng.uniform(1.0 - amount, 1.0)
-        out[j] = x * s + rng.uniform() * (1.0 - s)
+        rng = photos.patch_rng(rngs, j)
+        if dihedral:
+            x = x[::-1] if rng.random() < 0.5 else x
+            x = x.transpose(1, 0, 2) if rng.random() < 0.5 else x
+        if channel_shuffle:
+            x = x[..., rng.permutation(x.shape[-1])]
+        if contrast:
+            s = rng.uniform(1.0 - contrast, 1.0)
+            x = x * s + rng.uniform() * (1.0 - s)
+        out[j] = x
     return out
 
 
@@ -151,10 +145,9 @@ def load(split: str, batch_size: int, seed: int = 0, num_devices: int | None = N
         photos.random_crops(np.random.default_rng(0), pool, 1, hr_size)  # validate sizes early
 
         def make_batch(idx, rngs):
-            hr = photos.random_crops(rngs, pool, len(idx), hr_size, flip=True)
-            hr = _dihedral(rngs, hr) if dihedral else hr
-            hr = _shuffle_channels(rngs, hr) if channel_shuffle else hr
-            return pairs(_jitter_contrast(rngs, hr, contrast) if contrast else hr)
+            gens = [rngs[j] for j in range(len(idx))]  # one stream per row: crop, then augmentations continue it
+            hr = photos.random_crops(gens, pool, len(idx), hr_size, flip=True)
+            return pairs(augment(gens, hr, dihedral, channel_shuffle, contrast))
     else:
         fixed = pairs(photos.random_crops(np.random.default_rng([seed, 5151]), pool, n, hr_size))
 

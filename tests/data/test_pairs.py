@@ -129,7 +129,7 @@ def test_sr_photos_multiscale_pool_and_dihedral_augmentation():
     rng = np.random.default_rng(0)
     for _ in range(64):
         inp = x[:, :, ::-1] if rng.random() < 0.5 else x
-        out = sr_photos._dihedral(rng, inp)[0]
+        out = sr_photos.augment(rng, inp, dihedral=True)[0]
         hits = [k for k, o in enumerate(orients) if np.array_equal(out, o)]
         assert len(hits) == 1
         seen.add(hits[0])
@@ -162,6 +162,22 @@ def test_sr_photos_channel_shuffle_and_contrast_keep_the_pair_exact():
         np.testing.assert_allclose(lr, sr_photos.bicubic_downscale(y, 4), atol=1e-6)
         gains.append(s)
     assert np.ptp(gains) > 0.1
+    # one Generator per row for crop and augmentations (a second rngs[j] would replay the crop's draws)
+    class CountingRngs:
+        def __init__(self, n):
+            self.n, self.calls = n, []
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, j):
+            self.calls.append(j)
+            return np.random.default_rng(j)
+
+    counting = CountingRngs(4)
+    data.load("sr_photos", "train", 4, patch_size=8, num_examples=4, dihedral=True, channel_shuffle=True,
+              contrast=0.5)._make_batch(np.arange(4), counting)
+    assert sorted(counting.calls) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="contrast: expected a fraction in"):
         data.load("sr_photos", "train", 2, patch_size=8, contrast=1.5)
     val = data.load("sr_photos", "val", 4, patch_size=8, num_examples=4, channel_shuffle=True).batch(0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxvision._checks import check_positive, check_rank
 
-__all__ = ["psnr", "ssim", "rgb_to_y"]
+__all__ = ["psnr", "ssim", "rgb_to_y", "BT601_LUMA"]
 
 #: ITU-R BT.601 luma weights of R, G, B (MATLAB's ``rgb2ycbcr`` Y row without the +16 offset): the Y of the SR
 #: papers' PSNR / SSIM; also the channel weights of a luma loss (``jaxvision.train.gan.mse_term``).
