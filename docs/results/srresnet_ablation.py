@@ -18,7 +18,9 @@ filter); ``whole=1`` cuts aligned crops of each photo and of its whole-image bic
 border, offsets on the x4 grid) instead of downscaling each HR crop; ``chan=1`` permutes the colour channels of each
 patch at random; ``inten=c`` scales each patch's contrast by a random s in [1 - c, 1] about a random level;
 ``inv=1`` turns half the patches into their negatives; ``yw`` adds ``yw`` x the MSE of the error's BT.601 Y to the
-loss; ``bn=0`` drops BatchNorm (EDSR).
+loss; ``bn=0`` drops BatchNorm (EDSR). Knobs of the 2026-11-28 (session 7, H200 sweep) rows: ``l1=1`` puts L1 in
+place of both squared errors (EDSR's loss), ``b2`` is Adam's second-moment decay, ``end`` the cosine decay's final
+fraction of the peak learning rate.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from jaxvision.models.gan import srgan
 
 DEFAULTS = dict(steps=1000, bs=4, patch=24, blocks=16, nf=32, lr=2e-3, warm=100, pool="plusc", scales="2,3,4",
                 rot=1, whole=0, chan=0, yw=0.0, bn=1, files="", inten=0.0, inv=0, seed=0, clip=0.0, ema=0.999,
-                bnm=0.9, pbn=200, pbs=16, tag="")
+                bnm=0.9, pbn=200, pbs=16, l1=0, b2=0.999, end=0.01, tag="")
 GRAY = ("camera", "coins", "moon", "clock", "page", "text", "brick")
 PLUSC = photos.TRAIN_IMAGES + ("stereo_motorcycle",)
 POOLS = {"plusc": PLUSC, "gray": PLUSC + GRAY, "sk": PLUSC + photos.SKLEARN_PHOTOS,
@@ -133,7 +135,8 @@ def ablation_run(argv: list[str]) -> dict:
 
     g = srgan.SRResNet(scale=4, num_blocks=a["blocks"], nf=a["nf"], bicubic_skip=True)
     v = g.init(jax.random.PRNGKey(a["seed"]), jnp.zeros((1, 24, 24, 3)), train=False)
-    tx = optax.adam(optax.warmup_cosine_decay_schedule(0.0, a["lr"], a["warm"], a["steps"], a["lr"] * 0.01))
+    tx = optax.adam(optax.warmup_cosine_decay_schedule(0.0, a["lr"], a["warm"], a["steps"], a["lr"] * a["end"]),
+                    b2=a["b2"])
     if a["clip"]:
         tx = optax.chain(optax.clip_by_global_norm(a["clip"]), tx)
     params, stats = v["params"], v.get("batch_stats", {})
@@ -145,7 +148,8 @@ def ablation_run(argv: list[str]) -> dict:
             out, upd = g.apply({"params": p, "batch_stats": stats}, lr, train=True, mutable=["batch_stats"])
             err = out - hr
             y_err = err @ jnp.asarray(BT601_LUMA)  # BT.601 Y of the error (the test measure)
-            return jnp.mean(err ** 2) + a["yw"] * jnp.mean(y_err ** 2), upd["batch_stats"]
+            dist = jnp.abs if a["l1"] else (lambda z: z ** 2)  # l1=1: EDSR's L1 loss in place of the MSE
+            return jnp.mean(dist(err)) + a["yw"] * jnp.mean(dist(y_err)), upd["batch_stats"]
 
         (value, stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
         updates, opt = tx.update(grads, opt, params)

@@ -1,6 +1,7 @@
 """Pure jax.numpy ops: boxes, IoU, NMS, RoI pooling, anchors, box coding, matching, upsampling, convolutions,
 losses (detection terms and the GAN objectives), SSD's photometric distortion of a batch."""
 from jaxvision.ops.anchors import anchor_grid, anchor_strides, cell_anchors, ssd_default_boxes, yolo_grid
+from jaxvision.ops.blocked_conv import space_to_depth_conv, thin_output_conv
 from jaxvision.ops.boxes import box_area, box_convert, clip_boxes_to_image, small_box_mask
 from jaxvision.ops.coding import BoxCoder
 from jaxvision.ops.conv import conv2d

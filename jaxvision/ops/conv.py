@@ -51,6 +51,17 @@ def _conv_bwd(strides, padding, res, g):
 _conv.defvjp(_conv_fwd, _conv_bwd)
 
 
+def is_plain_nhwc_call(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                      kwargs) -> bool:
+    """Whether a ``lax.conv_general_dilated`` call (its arguments; ``kwargs`` the rest) is a plain 2-D NHWC / HWIO
+    convolution with explicit padding pairs: no dilation, no groups, no extra options. The drop-ins
+    ``small_map_conv`` and ``thin_output_conv`` take their own paths only for such calls."""
+    dn = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+    return (dn == lax.conv_dimension_numbers(lhs.shape, rhs.shape, _DN)
+            and lhs.ndim == 4 and not isinstance(padding, str) and feature_group_count == 1 and not kwargs
+            and all(d is None or tuple(d) == (1, 1) for d in (lhs_dilation, rhs_dilation)))
+
+
 def conv2d(x, kernel, strides=(1, 1), padding=0):
     """2-D convolution (cross-correlation), NHWC, PyTorch ``Conv2d(bias=False)`` semantics.
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxvision._checks import check_rank, pair, pair_nonneg
+from jaxvision.ops.conv import is_plain_nhwc_call
 
 #: ``prefers_matmul`` thresholds: at least this many input channels, at most this many output positions per image.
 MIN_CHANNELS = 1024
@@ -80,11 +81,8 @@ def small_map_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dil
                                         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
                                         feature_group_count=feature_group_count, precision=precision, **kwargs)
 
-    dn = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-    plain = (dn == lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-             and lhs.ndim == 4 and not isinstance(padding, str) and feature_group_count == 1 and not kwargs
-             and all(d is None or tuple(d) == (1, 1) for d in (lhs_dilation, rhs_dilation)))
-    if not plain:
+    if not is_plain_nhwc_call(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                              kwargs):
         return library(lhs, rhs)
     out_hw = jax.eval_shape(library, lhs, rhs).shape[1:3]
     if not prefers_matmul(lhs.shape, rhs.shape, out_hw):

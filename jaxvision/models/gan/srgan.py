@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxvision._checks import check_positive, check_rank
 from jaxvision.models.backbones.vgg import VGG
+from jaxvision.ops import thin_output_conv
 
 #: VGG19 up to conv5_4 + ReLU (no 5th max pool).
 VGG19_54_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
@@ -84,7 +85,8 @@ class SRResNet(nn.Module):
         for _ in range(int(math.log2(self.scale))):
             h = nn.PReLU()(pixel_shuffle(conv(4 * self.nf)(h), 2))
         last_init = nn.initializers.zeros if self.bicubic_skip else nn.initializers.lecun_normal()
-        out = nn.Conv(3, (9, 9), padding=4, kernel_init=last_init)(h)
+        # on the CPU, its gradients over 4x4 pixel blocks (3.6x faster; the forward is the library's)
+        out = nn.Conv(3, (9, 9), padding=4, kernel_init=last_init, conv_general_dilated=thin_output_conv)(h)
         if self.bicubic_skip:
             b, hh, ww, c = x.shape
             out = out + jax.image.resize(x.astype(jnp.float32), (b, hh * self.scale, ww * self.scale, c), "cubic")
