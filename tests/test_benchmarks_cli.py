@@ -50,7 +50,7 @@ def test_gpu_without_a_parser_raises():
 
 @needs_cpu_only
 @pytest.mark.parametrize("script", ["ops_boxes", "ops_roi", "ops", "dcgan", "detectors", "faster_rcnn_stages", "fid",
-                                    "coco_eval", "gpu"])
+                                    "coco_eval", "gpu", "blocked_conv"])
 def test_every_script_refuses_gpu_before_any_work(script, capsys):
     import importlib
 
@@ -73,6 +73,19 @@ def test_table_header_names_the_card():
     text = harness.print_table("t", [harness.Row("r", 1.0, 2.0)], "peer", device=gpu)
     assert "machine: GPU NVIDIA Test Card" in text and "| r | 1000.00 | 2000.00 | 2.00x |" in text
     assert harness.cpu_model() in harness.machine(harness.host_device())
+
+
+def test_blocked_conv_benchmark_runs(capsys):
+    """``benchmarks/blocked_conv.py`` (the documented command) at toy size without torch: the layer rows (checked
+    against lax inside) and the SRResNet step row, and the model's last conv is restored afterwards."""
+    from benchmarks import blocked_conv
+    from jaxvision.models.gan import srgan
+    from jaxvision.ops import thin_output_conv
+
+    blocked_conv.main(["--size", "32", "--repeats", "1", "--skip-torch"])
+    out = capsys.readouterr().out
+    assert out.count("| 9x9 conv") == 2 and "| SRResNet step" in out
+    assert srgan.thin_output_conv is thin_output_conv
 
 
 def test_selective_search_benchmark_runs(tmp_path):

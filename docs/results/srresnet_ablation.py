@@ -20,7 +20,9 @@ patch at random; ``inten=c`` scales each patch's contrast by a random s in [1 - 
 ``inv=1`` turns half the patches into their negatives; ``yw`` adds ``yw`` x the MSE of the error's BT.601 Y to the
 loss; ``bn=0`` drops BatchNorm (EDSR). Knobs of the 2026-11-28 (session 7, H200 sweep) rows: ``l1=1`` puts L1 in
 place of both squared errors (EDSR's loss), ``b2`` is Adam's second-moment decay, ``end`` the cosine decay's final
-fraction of the peak learning rate.
+fraction of the peak learning rate. The model's last conv computes its gradients with ``lax.conv_general_dilated``
+(as SRResNet did before ``ops.thin_output_conv``, so every row reproduces bit for bit on the CPU); ``blocked=1``
+uses the library model's 4x4-block gradients (3.6x faster for that layer, equal up to float32 rounding).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import lax
 
 from jaxvision.data import photos, sr_photos
 from jaxvision.metrics import BT601_LUMA, psnr
@@ -39,7 +42,7 @@ from jaxvision.models.gan import srgan
 
 DEFAULTS = dict(steps=1000, bs=4, patch=24, blocks=16, nf=32, lr=2e-3, warm=100, pool="plusc", scales="2,3,4",
                 rot=1, whole=0, chan=0, yw=0.0, bn=1, files="", inten=0.0, inv=0, seed=0, clip=0.0, ema=0.999,
-                bnm=0.9, pbn=200, pbs=16, l1=0, b2=0.999, end=0.01, tag="")
+                bnm=0.9, pbn=200, pbs=16, l1=0, b2=0.999, end=0.01, blocked=0, tag="")
 GRAY = ("camera", "coins", "moon", "clock", "page", "text", "brick")
 PLUSC = photos.TRAIN_IMAGES + ("stereo_motorcycle",)
 POOLS = {"plusc": PLUSC, "gray": PLUSC + GRAY, "sk": PLUSC + photos.SKLEARN_PHOTOS,
@@ -83,11 +86,11 @@ def batch_norm_with(momentum: float):
 
 
 def main(argv: list[str]) -> dict:
-    original = srgan._bn
+    original, last_conv = srgan._bn, srgan.thin_output_conv
     try:
         return ablation_run(argv)
-    finally:
-        srgan._bn = original  # the library's BatchNorm factory back, for callers in the same process
+    finally:  # the library's BatchNorm factory and last-conv convolution back, for callers in the same process
+        srgan._bn, srgan.thin_output_conv = original, last_conv
 
 
 def ablation_run(argv: list[str]) -> dict:
@@ -96,6 +99,8 @@ def ablation_run(argv: list[str]) -> dict:
         k, v = kv.split("=")
         a[k] = type(a[k])(v)
     srgan._bn = batch_norm_with(a["bnm"])  # the model's BatchNorm factory (momentum as an ablation knob)
+    if not a["blocked"]:  # the last conv's gradients as lax's own, as when the rows before session 7 were made
+        srgan.thin_output_conv = lax.conv_general_dilated
     if not a["bn"]:  # no BatchNorm at all (EDSR's change to SRResNet)
         srgan._bn = lambda train, axis: (lambda x: x)
     hr_size = a["patch"] * 4

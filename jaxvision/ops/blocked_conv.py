@@ -2,8 +2,8 @@
 ``lax.conv_general_dilated`` whose gradients take that path on the CPU for large kernels with few output channels.
 
 XLA:CPU computes both gradients of such a convolution far below its matmul speed. SRResNet's last layer (9x9 kernel,
-32 -> 3 channels on a 96 x 96 map, batch 4) takes 94 ms for forward + both gradients as
-``lax.conv_general_dilated`` (the kernel gradient alone 68 ms, the forward 6.5 ms) on the 2-core CPU: half of the
+32 -> 3 channels on a 96 x 96 map, batch 4) takes 97 ms for forward + both gradients as
+``lax.conv_general_dilated`` (the kernel gradient alone ~68 ms, the forward 6.5 ms) on the 2-core CPU: half of the
 whole SRResNet training step. Moving each ``r x r`` block of pixels into channels gives an equal convolution with
 ``r^2`` times more input and output channels, ``r^2`` times fewer positions and a kernel of about ``k / r`` taps
 per axis, a shape XLA:CPU runs fast: with ``r = 4``, forward + both gradients take 26 ms (``benchmarks/

@@ -85,7 +85,7 @@ class SRResNet(nn.Module):
         for _ in range(int(math.log2(self.scale))):
             h = nn.PReLU()(pixel_shuffle(conv(4 * self.nf)(h), 2))
         last_init = nn.initializers.zeros if self.bicubic_skip else nn.initializers.lecun_normal()
-        # on the CPU, its gradients over 4x4 pixel blocks (3.6x faster; the forward is the library's)
+        # on the CPU, its gradients over 4x4 pixel blocks (3.7x faster; the forward is the library's)
         out = nn.Conv(3, (9, 9), padding=4, kernel_init=last_init, conv_general_dilated=thin_output_conv)(h)
         if self.bicubic_skip:
             b, hh, ww, c = x.shape
