@@ -104,3 +104,34 @@ def test_srresnet_and_discriminator_shapes_and_layer_counts():
 def test_vgg54_weights_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="vgg_weights: expected a torchvision vgg19 state_dict file"):
         vgg54_variables(str(tmp_path / "vgg19.pth"))
+
+
+def test_srresnet_gradients_with_the_blocked_last_conv_equal_the_library_ones(monkeypatch):
+    """SRResNet's last conv is ``ops.thin_output_conv`` (on the CPU its VJP runs over 4x4 pixel blocks): its
+    gradients equal those of the library convolution, jitted and pmapped over 2 devices."""
+    from jax import lax
+
+    from jaxvision.models.gan import srgan
+
+    g = SRResNet(scale=4, num_blocks=1, nf=8, bicubic_skip=True)
+    lr = jax.random.uniform(KEY, (2, 4, 4, 3), minval=-1, maxval=1)  # HR 16 px: blocks of 4 apply
+    hr = jax.random.uniform(jax.random.PRNGKey(1), (2, 16, 16, 3), minval=-1, maxval=1)
+    v = g.init(KEY, lr, train=False)
+    params = jax.tree.map(lambda p: p + 0.01, v["params"])  # a non-zero last layer
+
+    def run():  # new functions each time: jit / pmap caches are keyed on the function
+        def grads(p, x, y):
+            def loss(p):
+                out, _ = g.apply({"params": p, "batch_stats": v["batch_stats"]}, x, train=True,
+                                 mutable=["batch_stats"])
+                return jnp.mean((out - y) ** 2)
+            return jax.grad(loss)(p)
+        pmapped = jax.pmap(grads, in_axes=(None, 0, 0), devices=jax.devices()[:2])
+        return jax.jit(grads)(params, lr, hr), pmapped(params, lr[:, None], hr[:, None])
+
+    ours, pmapped = run()
+    monkeypatch.setattr(srgan, "thin_output_conv", lax.conv_general_dilated)
+    library, library_pmapped = run()
+    for a, b in zip(jax.tree.leaves(ours) + jax.tree.leaves(pmapped),
+                    jax.tree.leaves(library) + jax.tree.leaves(library_pmapped)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
