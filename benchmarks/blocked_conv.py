@@ -119,8 +119,10 @@ def main(argv=None):
     print_table(f"thin_output_conv vs lax.conv_general_dilated on {device.describe()}", layer_rows,
                 peer="lax", device=device)
     if torch_rows:
+        import torch
+
         print_table(f"thin_output_conv vs torch conv2d on {device.describe()} (torch threads: "
-                    f"{__import__('torch').get_num_threads()})", torch_rows, peer="torch", device=device)
+                    f"{torch.get_num_threads()})", torch_rows, peer="torch", device=device)
 
 
 if __name__ == "__main__":

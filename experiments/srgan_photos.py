@@ -68,7 +68,7 @@ class Config(RunOptions):
     vgg_weight: float = 0.006         # VGG54 term weight (features already scaled by 1/12.75)
     adversarial_weight: float = 1e-3
     batch_size: int = 4               # (16 in the paper: 4 x 96 px costs what 16 x 48 px did)
-    pretrain_steps: int = 3000        # (its last conv's gradients on 4x4 pixel blocks: ~0.12 s a step on 2 cores)
+    pretrain_steps: int = 3000        # ~0.12 s a step on 2 cores (G's last conv: gradients over 4x4 pixel blocks)
     pretrain_learning_rate: float = 2e-3  # peak of a linear warmup + cosine decay (to 1 %) over pretrain_steps
     warmup_steps: int = 300
     gan_steps: int = 200

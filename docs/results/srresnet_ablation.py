@@ -22,7 +22,7 @@ loss; ``bn=0`` drops BatchNorm (EDSR). Knobs of the 2026-11-28 (session 7, H200 
 place of both squared errors (EDSR's loss), ``b2`` is Adam's second-moment decay, ``end`` the cosine decay's final
 fraction of the peak learning rate. The model's last conv computes its gradients with ``lax.conv_general_dilated``
 (as SRResNet did before ``ops.thin_output_conv``, so every row reproduces bit for bit on the CPU); ``blocked=1``
-uses the library model's 4x4-block gradients (3.6x faster for that layer, equal up to float32 rounding).
+uses the library model's 4x4-block gradients (3.75x faster for that layer, equal up to float32 rounding).
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ import numpy as np
 from jax import lax
 
 from jaxvision._checks import check_positive, check_rank
-from jaxvision.ops.conv import is_plain_nhwc_call
+from jaxvision.ops.conv import is_plain_nhwc_call, library_conv
 
 #: ``thin_output_conv``'s block side and ``prefers_blocked_gradients``' thresholds (module docstring, benchmark).
 BLOCK = 4
@@ -144,10 +144,8 @@ def thin_output_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_d
     ``space_to_depth_conv``; the forward values are the library convolution's everywhere. Everything else (other
     layouts, strides, dilation, groups, string padding, shapes, platforms) is ``lax.conv_general_dilated`` itself.
     Being a ``custom_vjp`` on that path, it has no forward-mode derivative there (``jax.jvp``)."""
-    def library(x, k):
-        return lax.conv_general_dilated(x, k, window_strides, padding, lhs_dilation=lhs_dilation,
-                                        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-                                        feature_group_count=feature_group_count, precision=precision, **kwargs)
+    library = library_conv(window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                           feature_group_count, precision, kwargs)
 
     if not (is_plain_nhwc_call(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
                                kwargs)

@@ -62,6 +62,17 @@ def is_plain_nhwc_call(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_
             and all(d is None or tuple(d) == (1, 1) for d in (lhs_dilation, rhs_dilation)))
 
 
+def library_conv(window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                 precision, kwargs):
+    """``(x, kernel) -> lax.conv_general_dilated(x, kernel, <these arguments>)``: what the drop-ins
+    ``small_map_conv`` and ``thin_output_conv`` run wherever they take no path of their own."""
+    def library(x, kernel):
+        return lax.conv_general_dilated(x, kernel, window_strides, padding, lhs_dilation=lhs_dilation,
+                                        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+                                        feature_group_count=feature_group_count, precision=precision, **kwargs)
+    return library
+
+
 def conv2d(x, kernel, strides=(1, 1), padding=0):
     """2-D convolution (cross-correlation), NHWC, PyTorch ``Conv2d(bias=False)`` semantics.
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxvision._checks import check_rank, pair, pair_nonneg
-from jaxvision.ops.conv import is_plain_nhwc_call
+from jaxvision.ops.conv import is_plain_nhwc_call, library_conv
 
 #: ``prefers_matmul`` thresholds: at least this many input channels, at most this many output positions per image.
 MIN_CHANNELS = 1024
@@ -76,10 +76,8 @@ def small_map_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dil
     """``lax.conv_general_dilated`` with its signature; NHWC / HWIO convolutions that ``prefers_matmul`` run as
     ``im2col_conv`` on the CPU. Everything else (other layouts, dilation, groups, string padding, other shapes,
     other platforms) is ``lax.conv_general_dilated`` itself."""
-    def library(x, k):
-        return lax.conv_general_dilated(x, k, window_strides, padding, lhs_dilation=lhs_dilation,
-                                        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-                                        feature_group_count=feature_group_count, precision=precision, **kwargs)
+    library = library_conv(window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                           feature_group_count, precision, kwargs)
 
     if not is_plain_nhwc_call(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
                               kwargs):
